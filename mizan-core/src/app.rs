@@ -1,0 +1,548 @@
+//! The [`Mizan`] app and its [`MizanBuilder`]: registry, configuration, cache and identity.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{Extensions, Method};
+
+use crate::cache::origin::OriginCache;
+use crate::cache::CacheBackend;
+use crate::error::BuildError;
+use crate::identity::{AnonymousIdentity, IdentitySource};
+use crate::invalidation::PlannedTarget;
+use crate::registry::{is_valid_name, CacheHint, ClientFunction, Function};
+use crate::secret::Secret;
+
+/// The default mount point.
+pub const DEFAULT_MOUNT: &str = "/api/mizan/";
+
+/// Parameter names whose presence makes a context user-scoped (and `dynamic_cached`).
+pub const USER_PARAMS: [&str; 4] = ["user_id", "user", "owner_id", "account_id"];
+
+/// The limits enforced before any work is done on a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest request body, in bytes (413 above). Default 1 MiB.
+    pub max_body_bytes: usize,
+    /// Longest query string, in bytes (414 above). Default 8 KiB.
+    pub max_query_bytes: usize,
+    /// Deepest JSON nesting of a call body (400 above). Default 32.
+    pub max_json_depth: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: 1024 * 1024,
+            max_query_bytes: 8 * 1024,
+            max_json_depth: 32,
+        }
+    }
+}
+
+/// A Mizan app: registered functions, configuration, cache and identity source.
+///
+/// It implements [`Dispatcher`](crate::Dispatcher): hand it to an adapter (`mizan-axum`,
+/// `mizan-tower`, ...) or drive it in process with [`TestClient`](crate::testing::TestClient).
+/// Cloning is cheap (one `Arc`).
+#[derive(Clone)]
+pub struct Mizan {
+    pub(crate) inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub(crate) registry: Registry,
+    pub(crate) mount: String,
+    pub(crate) state: Arc<Extensions>,
+    pub(crate) identity: Arc<dyn IdentitySource>,
+    pub(crate) cache: Option<OriginCache>,
+    pub(crate) limits: Limits,
+    pub(crate) manifest: Bytes,
+}
+
+impl Mizan {
+    /// Starts building an app.
+    pub fn builder() -> MizanBuilder {
+        MizanBuilder::default()
+    }
+
+    /// The mount point, e.g. `/api/mizan/`.
+    pub fn mount(&self) -> &str {
+        &self.inner.mount
+    }
+
+    /// The registered functions, in registration order.
+    pub fn functions(&self) -> &[Function] {
+        &self.inner.registry.functions
+    }
+
+    /// The limits it enforces.
+    pub fn limits(&self) -> Limits {
+        self.inner.limits
+    }
+
+    /// Whether the origin cache is on (a secret and a backend are configured).
+    pub fn cache_enabled(&self) -> bool {
+        self.inner.cache.is_some()
+    }
+
+    /// The edge manifest (SPEC 8) as JSON bytes, as `GET manifest/` serves it.
+    pub fn manifest(&self) -> Bytes {
+        self.inner.manifest.clone()
+    }
+}
+
+impl fmt::Debug for Mizan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Mizan")
+            .field("mount", &self.inner.mount)
+            .field("functions", &self.inner.registry.functions.len())
+            .field("cache", &self.cache_enabled())
+            .field("limits", &self.inner.limits)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Builds a [`Mizan`] app; [`build`](Self::build) validates everything.
+///
+/// ```
+/// use mizan_core::{ApiError, Function, MemoryCache, Mizan};
+///
+/// #[derive(Clone)]
+/// struct Config { greeting: &'static str }
+///
+/// let app = Mizan::builder()
+///     .with_state(Config { greeting: "hello" })
+///     .with_function(Function::new("greet").handler(|req, _args| async move {
+///         Ok::<_, ApiError>(req.state::<Config>()?.greeting)
+///     }))
+///     .with_cache(MemoryCache::new())
+///     .with_cache_secret("a-long-random-cache-secret")
+///     .build()
+///     .expect("valid app");
+/// assert!(app.cache_enabled());
+/// ```
+#[must_use]
+pub struct MizanBuilder {
+    functions: Vec<Function>,
+    mount: String,
+    state: Extensions,
+    identity: Arc<dyn IdentitySource>,
+    cache: Option<Arc<dyn CacheBackend>>,
+    cache_secret: Option<Secret>,
+    cache_max_ttl: Duration,
+    limits: Limits,
+}
+
+impl Default for MizanBuilder {
+    fn default() -> Self {
+        Self {
+            functions: Vec::new(),
+            mount: DEFAULT_MOUNT.to_owned(),
+            state: Extensions::new(),
+            identity: Arc::new(AnonymousIdentity),
+            cache: None,
+            cache_secret: None,
+            cache_max_ttl: Duration::from_secs(24 * 3600),
+            limits: Limits::default(),
+        }
+    }
+}
+
+impl fmt::Debug for MizanBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MizanBuilder")
+            .field("functions", &self.functions.len())
+            .field("mount", &self.mount)
+            .field("cache_secret", &self.cache_secret)
+            .finish_non_exhaustive()
+    }
+}
+
+impl MizanBuilder {
+    /// Registers a function marked with `#[client]`: `.register::<user_profile>()`.
+    pub fn register<F: ClientFunction>(self) -> Self {
+        self.with_function(F::function())
+    }
+
+    /// Registers a function definition (see [`Function::new`]).
+    pub fn with_function(mut self, function: Function) -> Self {
+        self.functions.push(function);
+        self
+    }
+
+    /// Where the protocol endpoints live; default `/api/mizan/`.
+    pub fn with_mount(mut self, mount: impl Into<String>) -> Self {
+        self.mount = mount.into();
+        self
+    }
+
+    /// Adds typed app state (a database pool, a config), read with
+    /// [`Request::state`](crate::Request::state).
+    pub fn with_state<T: Clone + Send + Sync + 'static>(mut self, value: T) -> Self {
+        self.state.insert(value);
+        self
+    }
+
+    /// Sets the identity source (default: everyone anonymous).
+    pub fn with_identity(mut self, source: impl IdentitySource) -> Self {
+        self.identity = Arc::new(source);
+        self
+    }
+
+    /// Sets the cache backend (the cache is on when a secret is set too).
+    pub fn with_cache(mut self, backend: impl CacheBackend) -> Self {
+        self.cache = Some(Arc::new(backend));
+        self
+    }
+
+    /// Sets the HMAC secret of cache keys (at least [`Secret::MIN_LEN`] bytes).
+    pub fn with_cache_secret(mut self, secret: impl Into<Secret>) -> Self {
+        self.cache_secret = Some(secret.into());
+        self
+    }
+
+    /// The longest time a bundle stays cached, whatever the hints (default 24 h).
+    pub fn with_cache_max_ttl(mut self, ttl: Duration) -> Self {
+        self.cache_max_ttl = ttl;
+        self
+    }
+
+    /// Replaces the request limits.
+    pub fn with_limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// Validates the functions and configuration and builds the app.
+    ///
+    /// Every mistake is found here, with an error that says what to fix: invalid names,
+    /// duplicates, `context` with `affects`, unknown `affects` targets, routes, a short secret.
+    pub fn build(self) -> Result<Mizan, BuildError> {
+        if !(self.mount.starts_with('/') && self.mount.ends_with('/'))
+            || self.mount.contains("//")
+            || self.mount.contains(['{', '}', '?', '#'])
+        {
+            return Err(BuildError::InvalidMount(self.mount));
+        }
+        let registry = Registry::new(self.functions)?;
+        let cache = match (self.cache, self.cache_secret) {
+            (Some(backend), Some(secret)) => {
+                if secret.len() < Secret::MIN_LEN {
+                    return Err(BuildError::WeakSecret {
+                        which: "cache",
+                        len: secret.len(),
+                        min: Secret::MIN_LEN,
+                    });
+                }
+                Some(OriginCache::new(backend, secret, self.cache_max_ttl))
+            }
+            (backend, secret) => {
+                let missing = match (backend.is_some(), secret.is_some()) {
+                    (false, false) => "no cache backend and no cache secret",
+                    (false, true) => "no cache backend",
+                    _ => "no cache secret",
+                };
+                tracing::warn!("mizan: origin cache disabled ({missing} configured)");
+                None
+            }
+        };
+        let manifest = crate::manifest::render(&registry, &self.mount);
+        Ok(Mizan {
+            inner: Arc::new(Inner {
+                registry,
+                mount: self.mount,
+                state: Arc::new(self.state),
+                identity: self.identity,
+                cache,
+                limits: self.limits,
+                manifest,
+            }),
+        })
+    }
+}
+
+/// A context, as derived from the functions that declare it.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct ContextInfo {
+    /// Every function of the context (views and private ones too), in order.
+    pub(crate) functions: Vec<usize>,
+    /// The functions of its bundle: neither private nor view-path.
+    pub(crate) bundle: Vec<usize>,
+    /// Every parameter its functions declare, in first-declaration order.
+    pub(crate) params: Vec<String>,
+    /// The parameters its bundle functions declare (the ones that key the cache).
+    pub(crate) bundle_params: Vec<String>,
+    /// Whether cached bundles are per user.
+    pub(crate) user_scoped: bool,
+    /// The sum of its bundle functions' `rev`.
+    pub(crate) rev: u64,
+    /// The combined hint of its bundle: `Never` if one function says so, else the smallest TTL.
+    pub(crate) cache: CacheHint,
+    /// The parameter sets mutations can scope it by.
+    pub(crate) scopes: Vec<Vec<String>>,
+}
+
+/// The validated graph of functions, contexts and invalidation plans.
+pub(crate) struct Registry {
+    pub(crate) functions: Vec<Function>,
+    pub(crate) by_name: HashMap<String, usize>,
+    pub(crate) contexts: BTreeMap<String, ContextInfo>,
+    /// For each function, its planned targets (empty unless it is a mutation).
+    pub(crate) plans: Vec<Vec<PlannedTarget>>,
+    /// For each function, the methods of its route (empty without a route).
+    pub(crate) methods: Vec<Vec<Method>>,
+    /// Route pattern → the functions served there.
+    pub(crate) routes: matchit::Router<Vec<usize>>,
+    /// The route patterns, in registration order.
+    pub(crate) route_patterns: Vec<String>,
+}
+
+impl Registry {
+    fn new(functions: Vec<Function>) -> Result<Self, BuildError> {
+        let mut by_name = HashMap::new();
+        let mut contexts: BTreeMap<String, ContextInfo> = BTreeMap::new();
+        for (index, function) in functions.iter().enumerate() {
+            validate_function(function)?;
+            if by_name.insert(function.spec.name.clone(), index).is_some() {
+                return Err(BuildError::DuplicateFunction(function.spec.name.clone()));
+            }
+            if let Some(context) = &function.spec.context {
+                let info = contexts.entry(context.clone()).or_default();
+                info.functions.push(index);
+                for param in function.params() {
+                    push_unique(&mut info.params, param.name());
+                }
+                if !function.is_private() && !function.is_view() {
+                    info.bundle.push(index);
+                    for param in function.params() {
+                        push_unique(&mut info.bundle_params, param.name());
+                    }
+                }
+            }
+        }
+        for (name, info) in &mut contexts {
+            let members = || info.functions.iter().map(|&i| &functions[i]);
+            info.user_scoped = name == "global"
+                || members().any(|f| f.auth().is_some() || f.is_user_scoped())
+                || info.params.iter().any(|p| USER_PARAMS.contains(&p.as_str()));
+            let bundle = || info.bundle.iter().map(|&i| &functions[i]);
+            info.rev = bundle().map(|f| u64::from(f.rev())).sum();
+            info.cache = bundle().fold(CacheHint::Default, |acc, f| match (acc, f.cache_hint()) {
+                (CacheHint::Never, _) | (_, CacheHint::Never) => CacheHint::Never,
+                (CacheHint::Ttl(a), CacheHint::Ttl(b)) => CacheHint::Ttl(a.min(b)),
+                (CacheHint::Ttl(t), _) | (_, CacheHint::Ttl(t)) => CacheHint::Ttl(t),
+                _ => CacheHint::Default,
+            });
+        }
+
+        let mut plans = Vec::with_capacity(functions.len());
+        for function in &functions {
+            let Some(affects) = &function.spec.affects else {
+                plans.push(Vec::new());
+                continue;
+            };
+            let mut planned = Vec::with_capacity(affects.len());
+            for target in affects {
+                let (context, member) = if contexts.contains_key(target) {
+                    (target.clone(), None)
+                } else {
+                    match by_name.get(target).and_then(|&i| functions[i].context().map(|c| (c, i))) {
+                        Some((context, i)) => (context.to_owned(), Some(i)),
+                        None => {
+                            return Err(BuildError::UnknownAffectsTarget {
+                                function: function.spec.name.clone(),
+                                target: target.clone(),
+                            })
+                        }
+                    }
+                };
+                let declared = match member {
+                    Some(i) => functions[i].params().iter().map(|p| p.name().to_owned()).collect(),
+                    None => contexts[&context].params.clone(),
+                };
+                let scope: Vec<String> = declared.into_iter().filter(|p| function.declares(p)).collect();
+                let info = contexts.get_mut(&context).expect("context exists");
+                if !scope.is_empty() && !info.scopes.contains(&scope) {
+                    info.scopes.push(scope.clone());
+                }
+                planned.push(PlannedTarget {
+                    context,
+                    function: member.map(|i| functions[i].spec.name.clone()),
+                    scope,
+                });
+            }
+            plans.push(planned);
+        }
+
+        let mut routes = matchit::Router::new();
+        let mut route_patterns: Vec<String> = Vec::new();
+        let mut route_members: Vec<Vec<usize>> = Vec::new();
+        let mut methods = Vec::with_capacity(functions.len());
+        for (index, function) in functions.iter().enumerate() {
+            let Some(route) = &function.spec.route else {
+                methods.push(Vec::new());
+                continue;
+            };
+            methods.push(route_methods(function)?);
+            match route_patterns.iter().position(|r| r == route) {
+                Some(slot) => route_members[slot].push(index),
+                None => {
+                    route_patterns.push(route.clone());
+                    route_members.push(vec![index]);
+                }
+            }
+        }
+        for (pattern, members) in route_patterns.iter().zip(route_members) {
+            let first = &functions[members[0]];
+            routes.insert(pattern.clone(), members).map_err(|source| BuildError::InvalidRoute {
+                function: first.spec.name.clone(),
+                route: pattern.clone(),
+                source,
+            })?;
+        }
+
+        Ok(Self {
+            functions,
+            by_name,
+            contexts,
+            plans,
+            methods,
+            routes,
+            route_patterns,
+        })
+    }
+}
+
+fn push_unique(list: &mut Vec<String>, name: &str) {
+    if !list.iter().any(|n| n == name) {
+        list.push(name.to_owned());
+    }
+}
+
+fn validate_function(function: &Function) -> Result<(), BuildError> {
+    let spec = &function.spec;
+    let name = |what: &'static str, name: &str| {
+        if is_valid_name(name) {
+            Ok(())
+        } else {
+            Err(BuildError::InvalidName { what, name: name.to_owned() })
+        }
+    };
+    name("function", &spec.name)?;
+    if let Some(context) = &spec.context {
+        name("context", context)?;
+    }
+    if spec.context.is_some() && spec.affects.is_some() {
+        return Err(BuildError::ContextAndAffects(spec.name.clone()));
+    }
+    if let Some(affects) = &spec.affects {
+        if affects.is_empty() {
+            return Err(BuildError::EmptyAffects(spec.name.clone()));
+        }
+        for target in affects {
+            name("affects target", target)?;
+        }
+    }
+    for (i, param) in spec.params.iter().enumerate() {
+        name("parameter", param.name())?;
+        if spec.params[..i].iter().any(|p| p.name() == param.name()) {
+            return Err(BuildError::DuplicateParam {
+                function: spec.name.clone(),
+                param: param.name().to_owned(),
+            });
+        }
+    }
+    match (function.is_view(), &spec.route) {
+        (true, None) => Err(BuildError::ViewWithoutRoute(spec.name.clone())),
+        (false, Some(_)) => Err(BuildError::RouteWithoutView(spec.name.clone())),
+        _ => Ok(()),
+    }
+}
+
+fn route_methods(function: &Function) -> Result<Vec<Method>, BuildError> {
+    let spec = &function.spec;
+    if spec.methods.is_empty() {
+        let default = if spec.affects.is_some() { Method::POST } else { Method::GET };
+        return Ok(vec![default]);
+    }
+    spec.methods
+        .iter()
+        .map(|m| {
+            Method::from_bytes(m.to_ascii_uppercase().as_bytes()).map_err(|_| BuildError::InvalidMethod {
+                function: spec.name.clone(),
+                method: m.clone(),
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::ApiError;
+
+    fn data(name: &str) -> crate::registry::FunctionBuilder {
+        Function::new(name)
+    }
+
+    fn done(builder: crate::registry::FunctionBuilder) -> Function {
+        builder.handler(|_, _| async { Ok::<_, ApiError>(()) })
+    }
+
+    fn view(builder: crate::registry::FunctionBuilder) -> Function {
+        builder.view(|_, _| async { http::Response::new(Bytes::new()) })
+    }
+
+    fn build(functions: Vec<Function>) -> Result<Mizan, BuildError> {
+        functions.into_iter().fold(Mizan::builder(), MizanBuilder::with_function).build()
+    }
+
+    #[test]
+    fn every_registration_mistake_is_a_build_error() {
+        let err = |functions| build(functions).unwrap_err().to_string();
+        assert!(err(vec![done(data("bad-name"))]).contains("invalid function name"));
+        assert!(err(vec![done(data("f")), done(data("f"))]).contains("registered twice"));
+        assert!(err(vec![done(data("f").with_context("c").with_affects(["c"]))]).contains("both `context` and `affects`"));
+        assert!(err(vec![done(data("f").with_affects(["nowhere"]))]).contains("affects \"nowhere\""));
+        assert!(err(vec![done(data("g")), done(data("f").with_affects(["g"]))]).contains("neither a context"));
+        assert!(err(vec![done(data("f").with_param::<i64>("a").with_param::<i64>("a"))]).contains("twice"));
+        assert!(err(vec![done(data("f").with_param::<i64>("a b"))]).contains("invalid parameter name"));
+        assert!(err(vec![view(data("v"))]).contains("no `route`"));
+        assert!(err(vec![done(data("f").with_route("/x/"))]).contains("returns data"));
+        assert!(err(vec![view(data("v").with_route("/x/").with_methods(["P OST"]))]).contains("invalid HTTP method"));
+        assert!(err(vec![view(data("v").with_route("/x/{a/"))]).contains("route"));
+        let short = Mizan::builder().with_cache(crate::MemoryCache::new()).with_cache_secret("short").build();
+        assert!(short.unwrap_err().to_string().contains("at least 16"));
+        assert!(Mizan::builder().with_mount("api").build().is_err());
+    }
+
+    #[test]
+    fn contexts_derive_scope_ttl_rev_and_user_scoping() {
+        let app = build(vec![
+            done(data("profile").with_context("user").with_param::<i64>("user_id").with_rev(2)),
+            done(data("orders").with_context("user").with_param::<i64>("user_id").with_cache_ttl(60).with_rev(1)),
+            done(data("items").with_context("catalog").with_cache_ttl(600)),
+            done(data("live").with_context("catalog").with_cache_ttl(30)),
+            done(data("clock").with_context("time").no_cache()),
+            done(data("rename").with_affects(["user", "items"]).with_param::<i64>("user_id").with_param::<String>("name")),
+        ])
+        .unwrap();
+        let reg = &app.inner.registry;
+        let user = &reg.contexts["user"];
+        assert!(user.user_scoped);
+        assert_eq!(user.rev, 3);
+        assert_eq!(user.cache, CacheHint::Ttl(60));
+        assert_eq!(user.scopes, vec![vec!["user_id".to_owned()]]);
+        assert!(!reg.contexts["catalog"].user_scoped);
+        assert_eq!(reg.contexts["catalog"].cache, CacheHint::Ttl(30));
+        assert_eq!(reg.contexts["time"].cache, CacheHint::Never);
+        let plan = &reg.plans[reg.by_name["rename"]];
+        assert_eq!(plan[0].scope, vec!["user_id".to_owned()]);
+        assert_eq!(plan[1].function.as_deref(), Some("items"));
+        assert!(plan[1].scope.is_empty());
+    }
+}

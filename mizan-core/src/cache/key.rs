@@ -1,0 +1,217 @@
+//! Cache key derivation: the cross-language contract of SPEC 7.1.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use hmac::{Hmac, Mac};
+use serde_json::Value;
+use sha2::Sha256;
+
+/// Derives the origin cache key of a context bundle:
+/// `ctx:{context}:{hex(HMAC-SHA256(secret, message))}`.
+///
+/// The message is the compact JSON of `{"c": context, "p": params, "r": rev}` plus
+/// `"u": user_id` when given, with sorted keys, `","`/`":"` separators and non-ASCII escaped as
+/// `\uXXXX` — byte for byte what Python's
+/// `json.dumps(obj, sort_keys=True, separators=(",", ":"))` produces, so keys agree across
+/// implementations. Param values are already in their string form ([`param_string`]).
+///
+/// ```
+/// let key = mizan_core::derive_cache_key(b"secret", "user", [("user_id", "5")], None, 0);
+/// assert!(key.starts_with("ctx:user:"));
+/// assert_eq!(key.len(), "ctx:user:".len() + 64);
+/// ```
+pub fn derive_cache_key<I, K, V>(
+    secret: &[u8],
+    context: &str,
+    params: I,
+    user_id: Option<&str>,
+    rev: u64,
+) -> String
+where
+    I: IntoIterator<Item = (K, V)>,
+    K: AsRef<str>,
+    V: AsRef<str>,
+{
+    let params: BTreeMap<String, String> = params
+        .into_iter()
+        .map(|(k, v)| (k.as_ref().to_owned(), v.as_ref().to_owned()))
+        .collect();
+    let message = key_message(context, &params, user_id, rev);
+    format!("ctx:{context}:{}", hmac_hex(secret, message.as_bytes()))
+}
+
+/// The canonical JSON message that [`derive_cache_key`] signs.
+pub(crate) fn key_message(
+    context: &str,
+    params: &BTreeMap<String, String>,
+    user_id: Option<&str>,
+    rev: u64,
+) -> String {
+    let mut out = String::with_capacity(32 + params.len() * 16);
+    out.push_str("{\"c\":");
+    write_json_string(&mut out, context);
+    out.push_str(",\"p\":{");
+    for (i, (name, value)) in params.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        write_json_string(&mut out, name);
+        out.push(':');
+        write_json_string(&mut out, value);
+    }
+    let _ = write!(out, "}},\"r\":{rev}");
+    if let Some(user_id) = user_id {
+        out.push_str(",\"u\":");
+        write_json_string(&mut out, user_id);
+    }
+    out.push('}');
+    out
+}
+
+/// Lower-case hex of HMAC-SHA256.
+pub(crate) fn hmac_hex(secret: &[u8], message: &[u8]) -> String {
+    // HMAC accepts keys of any length; `new_from_slice` cannot fail for it.
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret).expect("HMAC takes keys of any length");
+    mac.update(message);
+    hex::encode(mac.finalize().into_bytes())
+}
+
+/// Writes `s` as a JSON string the way Python's `json.dumps` does with `ensure_ascii=True`:
+/// everything outside printable ASCII becomes `\uXXXX` (lower-case hex, surrogate pairs above
+/// U+FFFF), with the short escapes for `"`, `\`, and the five named controls.
+fn write_json_string(out: &mut String, s: &str) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '\u{08}' => out.push_str("\\b"),
+            '\u{0c}' => out.push_str("\\f"),
+            ' '..='~' => out.push(c),
+            _ => {
+                let mut units = [0u16; 2];
+                for unit in c.encode_utf16(&mut units) {
+                    let _ = write!(out, "\\u{unit:04x}");
+                }
+            }
+        }
+    }
+    out.push('"');
+}
+
+/// The string form of a parameter value for cache keys and the invalidation header: strings as
+/// they are, integers in decimal, booleans `true`/`false`, floats in Python's shortest
+/// round-trip form (`1.0`, `1e+16`, `1e-05`), other values as compact JSON; `None` for `null`
+/// (the parameter is omitted).
+pub fn param_string(value: &Value) -> Option<String> {
+    match value {
+        Value::Null => None,
+        Value::String(s) => Some(s.clone()),
+        Value::Bool(b) => Some(b.to_string()),
+        Value::Number(n) => Some(match (n.as_i64(), n.as_u64(), n.as_f64()) {
+            (Some(i), _, _) => i.to_string(),
+            (_, Some(u), _) => u.to_string(),
+            (_, _, Some(f)) => python_float_repr(f),
+            _ => n.to_string(),
+        }),
+        other => Some(other.to_string()),
+    }
+}
+
+/// Python's `repr(float)`: the shortest round-trip digits, fixed notation for exponents in
+/// `-4..16`, otherwise `d.ddde+XX`.
+fn python_float_repr(f: f64) -> String {
+    // `{:e}` gives the shortest round-trip digits as `d.ddde<exp>`.
+    let sci = format!("{f:e}");
+    let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
+    let exp: i32 = exp.parse().unwrap_or(0);
+    let (sign, mantissa) = mantissa.strip_prefix('-').map_or(("", mantissa), |m| ("-", m));
+    let digits: String = mantissa.chars().filter(char::is_ascii_digit).collect();
+    if (-4..16).contains(&exp) {
+        let point = exp + 1;
+        let body = if point <= 0 {
+            format!("0.{}{digits}", "0".repeat(point.unsigned_abs() as usize))
+        } else if point as usize >= digits.len() {
+            format!("{digits}{}.0", "0".repeat(point as usize - digits.len()))
+        } else {
+            let (int, frac) = digits.split_at(point as usize);
+            format!("{int}.{frac}")
+        };
+        format!("{sign}{body}")
+    } else {
+        let exp_sign = if exp < 0 { '-' } else { '+' };
+        format!("{sign}{mantissa}e{exp_sign}{:02}", exp.unsigned_abs())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Vectors computed with CPython 3.11:
+    //   msg = json.dumps(obj, sort_keys=True, separators=(",", ":"))
+    //   "ctx:%s:%s" % (c, hmac.new(secret, msg.encode(), hashlib.sha256).hexdigest())
+    const SECRET: &[u8] = b"test-cache-secret-0123456789";
+
+    #[test]
+    fn message_matches_python_json_dumps() {
+        let params: BTreeMap<_, _> = [("user_id".to_owned(), "5".to_owned())].into();
+        assert_eq!(key_message("user", &params, None, 0), r#"{"c":"user","p":{"user_id":"5"},"r":0}"#);
+        let params: BTreeMap<_, _> = [
+            ("name".to_owned(), "Zoë ☃ 😀".to_owned()),
+            ("a".to_owned(), "q\"\\\n\u{7f}".to_owned()),
+        ]
+        .into();
+        assert_eq!(
+            key_message("notes", &params, Some("42"), 3),
+            r#"{"c":"notes","p":{"a":"q\"\\\n\u007f","name":"Zo\u00eb \u2603 \ud83d\ude00"},"r":3,"u":"42"}"#
+        );
+    }
+
+    #[test]
+    fn keys_match_python_vectors() {
+        let cases: [(&str, Vec<(&str, &str)>, Option<&str>, u64, &str); 4] = [
+            ("user", vec![("user_id", "5")], None, 0, PY_USER_5),
+            ("catalog", vec![], None, 2, PY_CATALOG),
+            ("global", vec![], Some("1"), 0, PY_GLOBAL_U1),
+            ("notes", vec![("folder", "été/😀"), ("a", "x y")], Some("2"), 1, PY_NOTES_UNICODE),
+        ];
+        for (context, params, user, rev, expected) in cases {
+            assert_eq!(derive_cache_key(SECRET, context, params, user, rev), expected, "{context}");
+        }
+    }
+
+    #[test]
+    fn param_strings_follow_python_str() {
+        let s = |v: Value| param_string(&v);
+        assert_eq!(s(Value::Null), None);
+        assert_eq!(s(Value::from("x")), Some("x".into()));
+        assert_eq!(s(Value::from(5)), Some("5".into()));
+        assert_eq!(s(Value::from(-5)), Some("-5".into()));
+        assert_eq!(s(Value::from(u64::MAX)), Some("18446744073709551615".into()));
+        assert_eq!(s(Value::from(true)), Some("true".into()));
+        for (f, py) in [
+            (1.0, "1.0"),
+            (1.5, "1.5"),
+            (-0.25, "-0.25"),
+            (0.1, "0.1"),
+            (1e16, "1e+16"),
+            (1.5e300, "1.5e+300"),
+            (123456789012345.6, "123456789012345.6"),
+            (0.0001, "0.0001"),
+            (0.00001, "1e-05"),
+            (-2.5e-7, "-2.5e-07"),
+        ] {
+            assert_eq!(s(Value::from(f)), Some(py.to_owned()), "{f}");
+        }
+    }
+
+    const PY_USER_5: &str = "ctx:user:04e4c76578dd8f689982fac68f73c10f7f25b49e9079067dc94cec5a32287eeb";
+    const PY_CATALOG: &str = "ctx:catalog:ab8d087a06524e10177110838b5fe727cb25fe3058e3474debf824683eac988d";
+    const PY_GLOBAL_U1: &str = "ctx:global:4cd82c849b4d34ea63fb9aae9a03ddfd8aa44b9bf64898c58a91883b4ec560c2";
+    const PY_NOTES_UNICODE: &str = "ctx:notes:1a25b4e3334d10a51915759034e03aac58ad044809a66f4a642986d34433c44c";
+}

@@ -1,0 +1,331 @@
+//! How the dispatcher uses a [`CacheBackend`] for context bundles without ever serving a bundle
+//! computed before a mutation that has returned.
+//!
+//! # The race, and the epochs that close it
+//!
+//! Deleting entries on mutation is not enough: a fetch that read the data *before* a mutation
+//! committed can finish executing *after* the mutation's purge and store its old bundle, which
+//! would then be served until its TTL runs out.
+//!
+//! So every context has *epochs*: small values in the backend under `gen:{context}` (broad),
+//! `gen:{context}:{hmac}` (one per scope a mutation can target, e.g. `user_id=5`) and
+//! `gen:{context}:~{names}` (bumped by every scoped mutation over those names, read by fetches
+//! that do not carry all of them, e.g. an optional param left out). They are
+//! read together with the entry (one `get_many`), and a fetch stores its bundle *stamped* with
+//! the epochs it read **before executing**. A mutation, after its function succeeded and before
+//! it returns, writes a fresh epoch for each target. An entry is served only when its stamp
+//! equals the current epochs, so:
+//!
+//! - a fetch that started before the mutation's epoch write carries the old stamp, and whatever
+//!   it stores is never served after that write;
+//! - a fetch that read the new epoch started after the mutation's data was committed.
+//!
+//! The entries themselves are then deleted as far as that can be exact (every entry of the
+//! context for a broad target; the one unscoped key for a scoped target); other stale entries
+//! (extra params, per-user entries) are unreachable and expire with their TTL, which is never
+//! longer than an epoch's.
+//!
+//! When writing an epoch fails, the context is marked dirty in this process: its reads skip the
+//! cache (execute, do not store) until a broad epoch write succeeds, retried on each read.
+
+use std::collections::{BTreeMap, HashSet};
+use std::hash::{BuildHasher, Hasher};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::{BufMut, Bytes, BytesMut};
+
+use super::key::{derive_cache_key, hmac_hex, key_message};
+use super::CacheBackend;
+use crate::secret::Secret;
+
+/// Parameter names → string forms, sorted.
+pub(crate) type ParamStrings = BTreeMap<String, String>;
+
+/// The origin cache of an app: a backend, the key secret, and the epoch bookkeeping.
+pub(crate) struct OriginCache {
+    backend: Arc<dyn CacheBackend>,
+    secret: Secret,
+    max_ttl: Duration,
+    dirty: Mutex<HashSet<String>>,
+    epoch_seed: u64,
+    epoch_counter: AtomicU64,
+}
+
+/// The keys one context fetch reads.
+pub(crate) struct FetchPlan {
+    context: String,
+    entry_key: String,
+    epoch_keys: Vec<String>,
+}
+
+/// The epochs a fetch read before executing.
+pub(crate) struct Stamp(Vec<u8>);
+
+/// What a lookup found.
+pub(crate) enum Lookup {
+    /// A current entry: serve these bytes.
+    Hit(Bytes),
+    /// No current entry; store the result with this stamp (`None`: do not store).
+    Miss(Option<Stamp>),
+}
+
+impl OriginCache {
+    pub(crate) fn new(backend: Arc<dyn CacheBackend>, secret: Secret, max_ttl: Duration) -> Self {
+        Self {
+            backend,
+            secret,
+            max_ttl,
+            dirty: Mutex::default(),
+            epoch_seed: std::collections::hash_map::RandomState::new().build_hasher().finish(),
+            epoch_counter: AtomicU64::new(0),
+        }
+    }
+
+    pub(crate) fn max_ttl(&self) -> Duration {
+        self.max_ttl
+    }
+
+    /// The keys of a fetch of `context` with `params` (string forms of the declared params
+    /// present), by `user` when the context is user-scoped, at revision `rev`. `scopes` are the
+    /// parameter sets mutations of this context can be scoped by.
+    pub(crate) fn plan(
+        &self,
+        context: &str,
+        params: &ParamStrings,
+        user: Option<&str>,
+        rev: u64,
+        scopes: &[Vec<String>],
+    ) -> FetchPlan {
+        let mut epoch_keys = vec![format!("gen:{context}")];
+        for scope in scopes {
+            let values: Option<ParamStrings> = scope
+                .iter()
+                .map(|name| params.get(name).map(|value| (name.clone(), value.clone())))
+                .collect();
+            epoch_keys.push(match values {
+                Some(values) => self.scoped_epoch_key(context, &values),
+                None => names_epoch_key(context, scope.iter().map(String::as_str)),
+            });
+        }
+        FetchPlan {
+            context: context.to_owned(),
+            entry_key: derive_cache_key(self.secret.expose(), context, params, user, rev),
+            epoch_keys,
+        }
+    }
+
+    fn scoped_epoch_key(&self, context: &str, values: &ParamStrings) -> String {
+        let message = key_message(context, values, None, 0);
+        format!("gen:{context}:{}", hmac_hex(self.secret.expose(), message.as_bytes()))
+    }
+
+    fn is_dirty(&self, context: &str) -> bool {
+        self.dirty.lock().unwrap_or_else(|p| p.into_inner()).contains(context)
+    }
+
+    fn set_dirty(&self, context: &str, dirty: bool) {
+        let mut set = self.dirty.lock().unwrap_or_else(|p| p.into_inner());
+        if dirty {
+            set.insert(context.to_owned());
+        } else {
+            set.remove(context);
+        }
+    }
+
+    /// Reads the entry and the current epochs.
+    pub(crate) async fn lookup(&self, plan: &FetchPlan) -> Lookup {
+        if self.is_dirty(&plan.context) {
+            // A purge was lost: skip the cache until a broad epoch write succeeds.
+            if self.write_epoch(&format!("gen:{}", plan.context)).await {
+                self.set_dirty(&plan.context, false);
+            }
+            return Lookup::Miss(None);
+        }
+        let mut keys = Vec::with_capacity(1 + plan.epoch_keys.len());
+        keys.push(plan.entry_key.clone());
+        keys.extend(plan.epoch_keys.iter().cloned());
+        let values = match self.backend.get_many(&keys).await {
+            Ok(values) if values.len() == keys.len() => values,
+            Ok(_) => {
+                tracing::warn!(context = %plan.context, "mizan: cache backend returned a short batch; executing");
+                return Lookup::Miss(None);
+            }
+            Err(err) => {
+                tracing::warn!(context = %plan.context, error = %err, "mizan: cache read failed; executing");
+                return Lookup::Miss(None);
+            }
+        };
+        let mut values = values.into_iter();
+        let entry = values.next().flatten();
+        let stamp = Stamp::from_epochs(values);
+        match entry.and_then(|entry| split_entry(&entry)) {
+            Some((stored, bundle)) if stored == stamp.0 => Lookup::Hit(bundle),
+            _ => Lookup::Miss(Some(stamp)),
+        }
+    }
+
+    /// Stores a bundle computed after `stamp` was read.
+    pub(crate) async fn store(&self, plan: &FetchPlan, stamp: Stamp, bundle: &Bytes, ttl: Duration) {
+        let mut value = BytesMut::with_capacity(4 + stamp.0.len() + bundle.len());
+        value.put_u32(stamp.0.len() as u32);
+        value.put_slice(&stamp.0);
+        value.put_slice(bundle);
+        let ttl = ttl.min(self.max_ttl);
+        if let Err(err) = self.backend.put(&plan.entry_key, value.freeze(), ttl).await {
+            tracing::warn!(context = %plan.context, error = %err, "mizan: cache write failed; dropped");
+        }
+    }
+
+    /// Makes every entry that `scope` of `context` covers unreachable, then deletes what can be
+    /// deleted exactly. `scope` is `None` for a broad target.
+    pub(crate) async fn invalidate(&self, context: &str, scope: Option<&ParamStrings>, rev: u64) {
+        let epoch_keys = match scope {
+            None => vec![format!("gen:{context}")],
+            Some(values) => vec![
+                self.scoped_epoch_key(context, values),
+                names_epoch_key(context, values.keys().map(String::as_str)),
+            ],
+        };
+        for key in epoch_keys {
+            if !self.write_epoch(&key).await {
+                self.set_dirty(context, true);
+            }
+        }
+        let cleanup = match scope {
+            None => self.backend.delete_by_prefix(&format!("ctx:{context}:")).await.map(drop),
+            Some(values) => {
+                let key = derive_cache_key(self.secret.expose(), context, values, None, rev);
+                self.backend.delete(&key).await.map(drop)
+            }
+        };
+        if let Err(err) = cleanup {
+            // Harmless for correctness: the new epoch already makes the entries unreachable.
+            tracing::warn!(context, error = %err, "mizan: cache purge failed; entries expire by TTL");
+        }
+    }
+
+    /// Writes a fresh epoch value; whether it succeeded.
+    async fn write_epoch(&self, key: &str) -> bool {
+        let n = self.epoch_counter.fetch_add(1, Ordering::Relaxed);
+        let epoch = Bytes::from(format!("{:016x}{n:x}", self.epoch_seed));
+        match self.backend.put(key, epoch, self.max_ttl).await {
+            Ok(()) => true,
+            Err(err) => {
+                tracing::warn!(key, error = %err, "mizan: cache epoch write failed; context marked dirty");
+                false
+            }
+        }
+    }
+}
+
+/// The epoch every scoped mutation over `names` bumps, whatever the values.
+fn names_epoch_key<'a>(context: &str, names: impl Iterator<Item = &'a str>) -> String {
+    let mut names: Vec<&str> = names.collect();
+    names.sort_unstable();
+    format!("gen:{context}:~{}", names.join(","))
+}
+
+impl Stamp {
+    fn from_epochs(epochs: impl Iterator<Item = Option<Bytes>>) -> Self {
+        let mut stamp = Vec::new();
+        for (i, epoch) in epochs.enumerate() {
+            if i > 0 {
+                stamp.push(b',');
+            }
+            match epoch {
+                Some(epoch) => stamp.extend_from_slice(&epoch),
+                None => stamp.push(b'-'),
+            }
+        }
+        Self(stamp)
+    }
+}
+
+/// Splits a stored value into its stamp and bundle.
+fn split_entry(entry: &Bytes) -> Option<(Bytes, Bytes)> {
+    let len = u32::from_be_bytes(entry.get(..4)?.try_into().ok()?) as usize;
+    let end = len.checked_add(4).filter(|&end| end <= entry.len())?;
+    Some((entry.slice(4..end), entry.slice(end..)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cache::MemoryCache;
+    use crate::testing::block_on;
+
+    fn cache() -> OriginCache {
+        OriginCache::new(
+            Arc::new(MemoryCache::new()),
+            Secret::new("0123456789abcdef-cache"),
+            Duration::from_secs(3600),
+        )
+    }
+
+    fn params(pairs: &[(&str, &str)]) -> ParamStrings {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    const TTL: Duration = Duration::from_secs(60);
+
+    #[test]
+    fn a_fetch_that_straddles_a_mutation_never_stores_a_servable_bundle() {
+        let cache = cache();
+        let scopes = vec![vec!["user_id".to_owned()]];
+        let p = params(&[("user_id", "5")]);
+        block_on(async {
+            let plan = cache.plan("user", &p, None, 0, &scopes);
+            // The fetch reads its stamp, then executes (reading old data)...
+            let Lookup::Miss(Some(stamp)) = cache.lookup(&plan).await else { panic!("miss") };
+            // ...meanwhile a scoped mutation commits and invalidates...
+            cache.invalidate("user", Some(&params(&[("user_id", "5")])), 0).await;
+            // ...and only then does the fetch store its old bundle.
+            cache.store(&plan, stamp, &Bytes::from_static(b"old"), TTL).await;
+            assert!(matches!(cache.lookup(&plan).await, Lookup::Miss(Some(_))), "old bundle served");
+
+            // A fetch after the mutation stores a bundle that is served.
+            let Lookup::Miss(Some(stamp)) = cache.lookup(&plan).await else { panic!("miss") };
+            cache.store(&plan, stamp, &Bytes::from_static(b"new"), TTL).await;
+            assert!(matches!(cache.lookup(&plan).await, Lookup::Hit(b) if b == "new"));
+        });
+    }
+
+    #[test]
+    fn scoped_invalidation_covers_extra_params_and_users_but_not_other_scopes() {
+        let cache = cache();
+        let scopes = vec![vec!["user_id".to_owned()]];
+        block_on(async {
+            let mut plans = Vec::new();
+            for (uid, tab, user) in [("5", "a", Some("1")), ("5", "b", None), ("6", "a", Some("1"))] {
+                let plan = cache.plan("user", &params(&[("user_id", uid), ("tab", tab)]), user, 0, &scopes);
+                let Lookup::Miss(Some(stamp)) = cache.lookup(&plan).await else { panic!() };
+                cache.store(&plan, stamp, &Bytes::from_static(b"x"), TTL).await;
+                assert!(matches!(cache.lookup(&plan).await, Lookup::Hit(_)));
+                plans.push(plan);
+            }
+            cache.invalidate("user", Some(&params(&[("user_id", "5")])), 0).await;
+            assert!(matches!(cache.lookup(&plans[0]).await, Lookup::Miss(_)));
+            assert!(matches!(cache.lookup(&plans[1]).await, Lookup::Miss(_)));
+            assert!(matches!(cache.lookup(&plans[2]).await, Lookup::Hit(_)), "user 6 untouched");
+
+            cache.invalidate("user", None, 0).await;
+            assert!(matches!(cache.lookup(&plans[2]).await, Lookup::Miss(_)), "broad covers all");
+        });
+    }
+
+    #[test]
+    fn a_fetch_without_the_scoped_param_is_covered_by_any_scoped_mutation() {
+        let cache = cache();
+        let scopes = vec![vec!["user_id".to_owned()]];
+        block_on(async {
+            let plan = cache.plan("user", &params(&[]), None, 0, &scopes);
+            let Lookup::Miss(Some(stamp)) = cache.lookup(&plan).await else { panic!() };
+            cache.store(&plan, stamp, &Bytes::from_static(b"all users"), TTL).await;
+            assert!(matches!(cache.lookup(&plan).await, Lookup::Hit(_)));
+            cache.invalidate("user", Some(&params(&[("user_id", "9")])), 0).await;
+            assert!(matches!(cache.lookup(&plan).await, Lookup::Miss(_)));
+        });
+    }
+}

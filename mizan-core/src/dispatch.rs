@@ -1,0 +1,614 @@
+//! The [`Dispatcher`] trait, and how [`Mizan`] turns a request into a response.
+//!
+//! Endpoints, under the mount point (`/api/mizan/` by default):
+//!
+//! | method, path | what |
+//! |---|---|
+//! | `GET session/` | `{"csrfToken": null}` |
+//! | `POST call/` | `{"fn": ..., "args": {...}}` → `{"result": ..., "invalidate": [...]}` |
+//! | `GET ctx/<name>/?p=v` | the context bundle `{"<fn>": <result>, ...}` |
+//! | `GET manifest/` | the edge manifest |
+//!
+//! plus each view-path function at its `route`. Every response carries
+//! `Cache-Control: no-store` (a view-path function may set its own). `HEAD` is answered like
+//! `GET` without a body and `OPTIONS` with `204` and `Allow`. The order of work on a request is
+//! fixed: limits, routing and method, identity, guard, arguments, cache, execution, invalidation.
+
+use std::any::Any;
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use futures_util::future::join_all;
+use futures_util::FutureExt;
+use http::header::{HeaderValue, ALLOW, CACHE_CONTROL, CONTENT_TYPE};
+use http::{Method, StatusCode};
+use percent_encoding::percent_decode_str;
+use serde_json::{Map, Value};
+
+use crate::app::{Limits, Mizan, DEFAULT_MOUNT};
+use crate::cache::origin::{Lookup, ParamStrings};
+use crate::cache::param_string;
+use crate::error::{allow_value, ApiError};
+use crate::identity::Identity;
+use crate::invalidation::{merge, Target};
+use crate::registry::{Args, BoxFuture, CacheHint, Function, Handler, RawArg};
+use crate::request::Request;
+use crate::transport::{CallOutcome, HttpTransport, Transport};
+
+/// Turns an HTTP request into an HTTP response. The [`Mizan`] app implements it; adapters
+/// accept any implementation, so an app can be wrapped.
+#[async_trait]
+pub trait Dispatcher: Send + Sync + 'static {
+    /// Handles one request. Never panics and never fails: errors are responses.
+    async fn dispatch(&self, request: http::Request<Bytes>) -> http::Response<Bytes>;
+
+    /// The largest body the dispatcher accepts; adapters stop reading past it and answer 413.
+    fn body_limit(&self) -> usize {
+        Limits::default().max_body_bytes
+    }
+
+    /// The paths the dispatcher serves, for adapters that register routes one by one.
+    fn routes(&self) -> Routes {
+        Routes {
+            mount: DEFAULT_MOUNT.to_owned(),
+            views: Vec::new(),
+        }
+    }
+}
+
+/// The paths a [`Dispatcher`] serves.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Routes {
+    /// The mount point of the protocol endpoints, e.g. `/api/mizan/`.
+    pub mount: String,
+    /// The route patterns of view-path functions (`/profile/{user_id}/`), in matchit syntax.
+    pub views: Vec<String>,
+}
+
+#[async_trait]
+impl<D: Dispatcher + ?Sized> Dispatcher for Arc<D> {
+    async fn dispatch(&self, request: http::Request<Bytes>) -> http::Response<Bytes> {
+        (**self).dispatch(request).await
+    }
+    fn body_limit(&self) -> usize {
+        (**self).body_limit()
+    }
+    fn routes(&self) -> Routes {
+        (**self).routes()
+    }
+}
+
+#[async_trait]
+impl Dispatcher for Mizan {
+    async fn dispatch(&self, request: http::Request<Bytes>) -> http::Response<Bytes> {
+        self.handle(request, None).await
+    }
+
+    fn body_limit(&self) -> usize {
+        self.inner.limits.max_body_bytes
+    }
+
+    fn routes(&self) -> Routes {
+        Routes {
+            mount: self.inner.mount.clone(),
+            views: self.inner.registry.route_patterns.clone(),
+        }
+    }
+}
+
+/// A protocol endpoint under the mount point.
+enum Endpoint {
+    Session,
+    Call,
+    Context(String),
+    Manifest,
+}
+
+/// Where a request goes.
+enum Route {
+    Endpoint(Endpoint),
+    View {
+        members: Vec<usize>,
+        params: Vec<(String, String)>,
+    },
+}
+
+impl Mizan {
+    /// Handles a request, with the identity given instead of asking the identity source (the
+    /// test client's "act as").
+    pub(crate) async fn handle(
+        &self,
+        request: http::Request<Bytes>,
+        identity: Option<Identity>,
+    ) -> http::Response<Bytes> {
+        let head = request.method() == Method::HEAD;
+        let mut response = match self.route_and_run(request, identity).await {
+            Ok(response) => response,
+            Err(err) => err.into_response(),
+        };
+        response
+            .headers_mut()
+            .entry(CACHE_CONTROL)
+            .or_insert(HeaderValue::from_static("no-store"));
+        if head {
+            *response.body_mut() = Bytes::new();
+        }
+        response
+    }
+
+    async fn route_and_run(
+        &self,
+        request: http::Request<Bytes>,
+        identity: Option<Identity>,
+    ) -> Result<http::Response<Bytes>, ApiError> {
+        let limits = self.inner.limits;
+        let (parts, body) = request.into_parts();
+        if body.len() > limits.max_body_bytes {
+            return Err(ApiError::payload_too_large(limits.max_body_bytes));
+        }
+        if parts.uri.query().map_or(0, str::len) > limits.max_query_bytes {
+            return Err(ApiError::from_code(
+                crate::ErrorCode::UriTooLong,
+                format!("query string longer than {} bytes", limits.max_query_bytes),
+            ));
+        }
+
+        let route = self.route(parts.uri.path())?;
+        let allowed = match &route {
+            Route::Endpoint(Endpoint::Call) => vec![Method::POST],
+            Route::Endpoint(_) => vec![Method::GET, Method::HEAD],
+            Route::View { members, .. } => self.view_methods(members),
+        };
+        if parts.method == Method::OPTIONS {
+            let mut allow = allowed.clone();
+            allow.push(Method::OPTIONS);
+            let mut response = http::Response::new(Bytes::new());
+            *response.status_mut() = StatusCode::NO_CONTENT;
+            response.headers_mut().insert(ALLOW, allow_value(&allow));
+            return Ok(response);
+        }
+        if !allowed.contains(&parts.method) {
+            return Err(ApiError::method_not_allowed(&allowed));
+        }
+
+        if let Route::Endpoint(Endpoint::Manifest) = route {
+            return Ok(json_response(self.inner.manifest.clone()));
+        }
+        let identity = match identity {
+            Some(identity) => identity,
+            None => self.inner.identity.identify(&parts).await?,
+        };
+        match route {
+            Route::Endpoint(Endpoint::Session) => Ok(json_response(Bytes::from_static(b"{\"csrfToken\":null}"))),
+            Route::Endpoint(Endpoint::Manifest) => unreachable!("answered above"),
+            Route::Endpoint(Endpoint::Call) => {
+                require_json(&parts.headers)?;
+                let (name, args) = parse_envelope(&body, limits.max_json_depth)?;
+                let outcome = self.run_call(&name, args, parts, body, identity).await;
+                Ok(HttpTransport.encode(outcome))
+            }
+            Route::Endpoint(Endpoint::Context(name)) => self.fetch(&name, parts, identity).await,
+            Route::View { members, params } => self.run_view(&members, params, parts, body, identity).await,
+        }
+    }
+
+    fn route(&self, path: &str) -> Result<Route, ApiError> {
+        if let Some(rest) = path.strip_prefix(self.inner.mount.as_str()) {
+            let segments: Vec<&str> = rest.split('/').filter(|s| !s.is_empty()).collect();
+            let endpoint = match segments.as_slice() {
+                ["session"] => Some(Endpoint::Session),
+                ["call"] => Some(Endpoint::Call),
+                ["manifest"] => Some(Endpoint::Manifest),
+                ["ctx", name] => Some(Endpoint::Context(decode(name)?)),
+                _ => None,
+            };
+            if let Some(endpoint) = endpoint {
+                return Ok(Route::Endpoint(endpoint));
+            }
+        }
+        let matched = self
+            .inner
+            .registry
+            .routes
+            .at(path)
+            .map_err(|_| ApiError::not_found(format!("no route for {path}")))?;
+        let params = matched
+            .params
+            .iter()
+            .map(|(name, value)| Ok((name.to_owned(), decode(value)?)))
+            .collect::<Result<_, ApiError>>()?;
+        Ok(Route::View {
+            members: matched.value.clone(),
+            params,
+        })
+    }
+
+    fn view_methods(&self, members: &[usize]) -> Vec<Method> {
+        let mut allowed = Vec::new();
+        for &index in members {
+            for method in &self.inner.registry.methods[index] {
+                if !allowed.contains(method) {
+                    allowed.push(method.clone());
+                }
+                if method == Method::GET && !allowed.contains(&Method::HEAD) {
+                    allowed.push(Method::HEAD);
+                }
+            }
+        }
+        allowed
+    }
+
+    /// Runs an RPC call: shared by every transport.
+    pub(crate) async fn run_call(
+        &self,
+        name: &str,
+        args: Map<String, Value>,
+        parts: http::request::Parts,
+        body: Bytes,
+        identity: Identity,
+    ) -> Result<CallOutcome, ApiError> {
+        let registry = &self.inner.registry;
+        let not_found = || ApiError::not_found(format!("no function named {name:?}"));
+        let index = *registry.by_name.get(name).ok_or_else(not_found)?;
+        let function = &registry.functions[index];
+        let Handler::Data(handler) = &function.handler else {
+            return Err(not_found());
+        };
+        if function.is_private() {
+            return Err(not_found());
+        }
+        if let Some(auth) = function.auth() {
+            auth.check(&identity, &parts)?;
+        }
+        let args = convert_json_args(function, &args)?;
+        let request = Request::from_parts(parts, body, identity, self.inner.state.clone(), Vec::new());
+        let result = guarded(name, handler(request, Args::new(args.clone()))).await?;
+        let targets = self.invalidate(index, &args).await;
+        Ok(CallOutcome { result, targets })
+    }
+
+    /// Serves a context bundle, from the cache when a current entry exists.
+    async fn fetch(
+        &self,
+        name: &str,
+        parts: http::request::Parts,
+        identity: Identity,
+    ) -> Result<http::Response<Bytes>, ApiError> {
+        let registry = &self.inner.registry;
+        let info = registry
+            .contexts
+            .get(name)
+            .ok_or_else(|| ApiError::not_found(format!("no context named {name:?}")))?;
+        let bundle: Vec<&Function> = info.bundle.iter().map(|&i| &registry.functions[i]).collect();
+        for function in &bundle {
+            if let Some(auth) = function.auth() {
+                auth.check(&identity, &parts)?;
+            }
+        }
+
+        let query = parse_query(parts.uri.query())?;
+        let mut args = Vec::with_capacity(bundle.len());
+        let mut problems = Map::new();
+        for function in &bundle {
+            match convert_text_args(function, &query) {
+                Ok(converted) => args.push(converted),
+                Err(fields) => problems.extend(fields),
+            }
+        }
+        if !problems.is_empty() {
+            return Err(invalid_args(format!("invalid parameters for context {name:?}"), problems));
+        }
+
+        let cache = self.inner.cache.as_ref().filter(|_| info.cache != CacheHint::Never);
+        let plan = cache.map(|cache| {
+            let mut params = ParamStrings::new();
+            for converted in &args {
+                for (param, value) in converted {
+                    if let Some(string) = param_string(value) {
+                        params.entry(param.clone()).or_insert(string);
+                    }
+                }
+            }
+            let user = identity.user_id.as_deref().filter(|_| info.user_scoped);
+            cache.plan(name, &params, user, info.rev, &info.scopes)
+        });
+        let mut stamp = None;
+        if let (Some(cache), Some(plan)) = (cache, &plan) {
+            match cache.lookup(plan).await {
+                Lookup::Hit(bytes) => return Ok(json_response(bytes)),
+                Lookup::Miss(found) => stamp = found,
+            }
+        }
+
+        let request = Request::from_parts(parts, Bytes::new(), identity, self.inner.state.clone(), Vec::new());
+        let runs = bundle.iter().zip(args).map(|(function, converted)| {
+            let future: BoxFuture<_> = match &function.handler {
+                Handler::Data(handler) => handler(request.clone(), Args::new(converted)),
+                Handler::View(_) => unreachable!("bundles hold data functions only"),
+            };
+            guarded(function.name(), future)
+        });
+        let results = join_all(runs).await;
+
+        let mut out = Vec::with_capacity(64 * results.len());
+        out.push(b'{');
+        for (i, (function, result)) in bundle.iter().zip(results).enumerate() {
+            let value = result?;
+            if i > 0 {
+                out.push(b',');
+            }
+            serde_json::to_writer(&mut out, function.name())?;
+            out.push(b':');
+            out.extend_from_slice(value.get().as_bytes());
+        }
+        out.push(b'}');
+        let bundle = Bytes::from(out);
+
+        if let (Some(cache), Some(plan), Some(stamp)) = (cache, &plan, stamp) {
+            let ttl = match info.cache {
+                CacheHint::Ttl(seconds) => std::time::Duration::from_secs(seconds),
+                _ => cache.max_ttl(),
+            };
+            cache.store(plan, stamp, &bundle, ttl).await;
+        }
+        Ok(json_response(bundle))
+    }
+
+    /// Serves a view-path function at its route; a mutation's targets go in the header only.
+    async fn run_view(
+        &self,
+        members: &[usize],
+        path_params: Vec<(String, String)>,
+        parts: http::request::Parts,
+        body: Bytes,
+        identity: Identity,
+    ) -> Result<http::Response<Bytes>, ApiError> {
+        let registry = &self.inner.registry;
+        let wanted = if parts.method == Method::HEAD { Method::GET } else { parts.method.clone() };
+        let index = members
+            .iter()
+            .copied()
+            .find(|&i| registry.methods[i].contains(&wanted))
+            .ok_or_else(|| ApiError::method_not_allowed(&self.view_methods(members)))?;
+        let function = &registry.functions[index];
+        if let Some(auth) = function.auth() {
+            auth.check(&identity, &parts)?;
+        }
+        let mut inputs = path_params.clone();
+        inputs.extend(parse_query(parts.uri.query())?);
+        let args = convert_text_args(function, &inputs)
+            .map_err(|fields| invalid_args(format!("invalid parameters for {:?}", function.name()), fields))?;
+        let Handler::View(handler) = &function.handler else {
+            unreachable!("routes hold view functions only");
+        };
+        let request = Request::from_parts(parts, body, identity, self.inner.state.clone(), path_params);
+        let mut response = guarded(function.name(), handler(request, Args::new(args.clone()))).await?;
+        if response.status().as_u16() < 400 {
+            let targets = self.invalidate(index, &args).await;
+            HttpTransport::add_header(&mut response, &targets);
+        }
+        Ok(response)
+    }
+
+    /// Resolves a successful mutation's targets and purges the cache for them.
+    async fn invalidate(&self, index: usize, args: &Map<String, Value>) -> Vec<Target> {
+        let registry = &self.inner.registry;
+        let plans = &registry.plans[index];
+        if plans.is_empty() {
+            return Vec::new();
+        }
+        let targets = merge(plans.iter().map(|plan| plan.resolve(args)).collect());
+        if let Some(cache) = &self.inner.cache {
+            let mut purges: Vec<(&str, Option<ParamStrings>)> = Vec::new();
+            for target in &targets {
+                let info = &registry.contexts[target.context()];
+                let scope: Option<ParamStrings> = target.params().map(|params| {
+                    params
+                        .iter()
+                        .filter_map(|(k, v)| param_string(v).map(|s| (k.clone(), s)))
+                        .collect()
+                });
+                // A scope that fetches do not key epochs by (an optional arg left null) is
+                // purged broadly: correctness first.
+                let scope = scope.filter(|s| {
+                    info.scopes.iter().any(|known| known.len() == s.len() && known.iter().all(|n| s.contains_key(n)))
+                });
+                let purge = (target.context(), scope);
+                if !purges.contains(&purge) && !purges.contains(&(target.context(), None)) {
+                    purges.push(purge);
+                }
+            }
+            for (context, scope) in purges {
+                let rev = registry.contexts[context].rev;
+                cache.invalidate(context, scope.as_ref(), rev).await;
+            }
+        }
+        targets
+    }
+}
+
+/// Runs a handler's future, turning a panic into a 500 (the server keeps serving).
+async fn guarded<T>(name: &str, future: BoxFuture<Result<T, ApiError>>) -> Result<T, ApiError> {
+    match AssertUnwindSafe(future).catch_unwind().await {
+        Ok(result) => result,
+        Err(panic) => Err(ApiError::internal(format!(
+            "function {name:?} panicked: {}",
+            panic_message(panic.as_ref())
+        ))),
+    }
+}
+
+fn panic_message(panic: &(dyn Any + Send)) -> &str {
+    panic
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("non-string panic payload")
+}
+
+pub(crate) fn json_response(body: Bytes) -> http::Response<Bytes> {
+    let mut response = http::Response::new(body);
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
+}
+
+fn decode(segment: &str) -> Result<String, ApiError> {
+    percent_decode_str(segment)
+        .decode_utf8()
+        .map(|s| s.into_owned())
+        .map_err(|_| ApiError::bad_request("path segment is not valid UTF-8"))
+}
+
+fn require_json(headers: &http::HeaderMap) -> Result<(), ApiError> {
+    let essence = headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.split(';').next().unwrap_or_default().trim());
+    match essence {
+        Some(essence) if essence.eq_ignore_ascii_case("application/json") => Ok(()),
+        _ => Err(ApiError::from_code(
+            crate::ErrorCode::UnsupportedMediaType,
+            "call/ takes Content-Type: application/json",
+        )),
+    }
+}
+
+/// Rejects JSON nested deeper than `max` before it is parsed.
+fn check_depth(bytes: &[u8], max: usize) -> Result<(), ApiError> {
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    for &byte in bytes {
+        if in_string {
+            match byte {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match byte {
+            b'"' => in_string = true,
+            b'{' | b'[' => {
+                depth += 1;
+                if depth > max {
+                    return Err(ApiError::bad_request(format!("JSON nested deeper than {max} levels")));
+                }
+            }
+            b'}' | b']' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// Parses a call envelope `{"fn": "name", "args": {...}}` (limits checked first).
+pub(crate) fn parse_envelope(body: &[u8], max_depth: usize) -> Result<(String, Map<String, Value>), ApiError> {
+    check_depth(body, max_depth)?;
+    let value: Value = serde_json::from_slice(body)
+        .map_err(|e| ApiError::bad_request(format!("malformed JSON: {e}")))?;
+    let Value::Object(mut envelope) = value else {
+        return Err(ApiError::bad_request("the call body must be a JSON object"));
+    };
+    let field = |name: &str, problem: &str| {
+        invalid_args("invalid call envelope".to_owned(), Map::from_iter([(name.to_owned(), Value::from(problem))]))
+    };
+    let name = match envelope.remove("fn") {
+        Some(Value::String(name)) => name,
+        None | Some(Value::Null) => return Err(field("fn", "missing")),
+        Some(_) => return Err(field("fn", "must be a string")),
+    };
+    let args = match envelope.remove("args") {
+        None | Some(Value::Null) => Map::new(),
+        Some(Value::Object(args)) => args,
+        Some(_) => return Err(field("args", "must be an object")),
+    };
+    Ok((name, args))
+}
+
+fn parse_query(query: Option<&str>) -> Result<Vec<(String, String)>, ApiError> {
+    serde_urlencoded::from_str(query.unwrap_or_default())
+        .map_err(|e| ApiError::bad_request(format!("malformed query string: {e}")))
+}
+
+fn invalid_args(message: String, fields: Map<String, Value>) -> ApiError {
+    ApiError::bad_request(message).with_details(serde_json::json!({ "fields": fields }))
+}
+
+/// Converts JSON arguments strictly; unknown arguments are refused.
+fn convert_json_args(function: &Function, args: &Map<String, Value>) -> Result<Map<String, Value>, ApiError> {
+    let mut problems = Map::new();
+    for name in args.keys() {
+        if !function.declares(name) {
+            problems.insert(name.clone(), Value::from("unexpected argument"));
+        }
+    }
+    let converted = convert(function, |name| args.get(name).map(RawArg::Json), &mut problems);
+    if problems.is_empty() {
+        Ok(converted)
+    } else {
+        Err(invalid_args(format!("invalid arguments for {:?}", function.name()), problems))
+    }
+}
+
+/// Converts text arguments (query, route); the first occurrence of a name wins and names the
+/// function does not declare are ignored.
+fn convert_text_args(
+    function: &Function,
+    inputs: &[(String, String)],
+) -> Result<Map<String, Value>, Map<String, Value>> {
+    let mut problems = Map::new();
+    let find = |name: &str| inputs.iter().find(|(n, _)| n == name).map(|(_, v)| RawArg::Text(v));
+    let converted = convert(function, find, &mut problems);
+    if problems.is_empty() {
+        Ok(converted)
+    } else {
+        Err(problems)
+    }
+}
+
+fn convert<'a>(
+    function: &Function,
+    find: impl Fn(&str) -> Option<RawArg<'a>>,
+    problems: &mut Map<String, Value>,
+) -> Map<String, Value> {
+    let mut converted = Map::new();
+    for param in function.params() {
+        match param.normalize(find(param.name()).unwrap_or(RawArg::Missing)) {
+            Ok(value) => {
+                converted.insert(param.name().to_owned(), value);
+            }
+            Err(problem) => {
+                problems.insert(param.name().to_owned(), Value::from(problem));
+            }
+        }
+    }
+    converted
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn depth_is_counted_outside_strings_only() {
+        assert!(check_depth(br#"{"a":[[1]]}"#, 3).is_ok());
+        assert!(check_depth(br#"{"a":[[[1]]]}"#, 3).is_err());
+        assert!(check_depth(br#"{"a":"[[[[[[\"[["}"#, 1).is_ok());
+    }
+
+    #[test]
+    fn envelopes_name_the_bad_field() {
+        let err = |body: &str| parse_envelope(body.as_bytes(), 32).unwrap_err();
+        assert!(err("{").message().starts_with("malformed JSON"));
+        assert_eq!(err("[]").message(), "the call body must be a JSON object");
+        assert_eq!(err("{}").details().unwrap()["fields"]["fn"], "missing");
+        assert_eq!(err(r#"{"fn": 1}"#).details().unwrap()["fields"]["fn"], "must be a string");
+        assert_eq!(err(r#"{"fn": "f", "args": []}"#).details().unwrap()["fields"]["args"], "must be an object");
+        let (name, args) = parse_envelope(br#"{"fn": "f"}"#, 32).unwrap();
+        assert_eq!((name.as_str(), args.len()), ("f", 0));
+    }
+}

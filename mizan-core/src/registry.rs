@@ -1,0 +1,489 @@
+//! Function definitions: what `#[client(...)]` produces, and the builder to write them by hand.
+//!
+//! A [`Function`] is a name, its options (context or affects, guard, route, cache hints, ...),
+//! its declared parameters, and a handler. The `#[client]` macro writes one for each function it
+//! marks; [`Function::new`] writes one without the macro:
+//!
+//! ```
+//! use mizan_core::{ApiError, Function, Mizan, Request};
+//!
+//! let profile = Function::new("user_profile")
+//!     .with_context("user")
+//!     .with_param::<i64>("user_id")
+//!     .handler(|_req: Request, mut args| async move {
+//!         let user_id: i64 = args.take("user_id")?;
+//!         Ok::<_, ApiError>(serde_json::json!({ "id": user_id }))
+//!     });
+//! let app = Mizan::builder().with_function(profile).build().unwrap();
+//! # let _ = app;
+//! ```
+//!
+//! Validation happens when the app is built ([`MizanBuilder::build`](crate::MizanBuilder::build)),
+//! never at the first request.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use serde_json::value::RawValue;
+use serde_json::{Map, Value};
+
+use crate::auth::Auth;
+use crate::error::ApiError;
+use crate::request::Request;
+
+/// A boxed, sendable future, as stored handlers return.
+pub(crate) type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
+type DataFn = dyn Fn(Request, Args) -> BoxFuture<Result<Box<RawValue>, ApiError>> + Send + Sync;
+type ViewFn = dyn Fn(Request, Args) -> BoxFuture<Result<http::Response<Bytes>, ApiError>> + Send + Sync;
+
+/// The stored handler: data for RPC and bundles, or a whole response for view paths.
+#[derive(Clone)]
+pub(crate) enum Handler {
+    Data(Arc<DataFn>),
+    View(Arc<ViewFn>),
+}
+
+/// Implemented by the hidden type `#[client]` generates for each function, so that
+/// `builder.register::<my_function>()` finds its definition.
+pub trait ClientFunction {
+    /// The function's definition.
+    fn function() -> Function;
+}
+
+/// What a data function returns: `Result<T, E>` with `T: Serialize` and `E: Into<ApiError>`.
+#[diagnostic::on_unimplemented(
+    message = "a Mizan function returns `Result<T, E>` where `T: Serialize` and `E: Into<ApiError>`",
+    label = "`{Self}` is not such a `Result`"
+)]
+pub trait IntoData {
+    /// The serializable result.
+    type Data: Serialize;
+    /// Splits into the result or the wire error.
+    fn into_data(self) -> Result<Self::Data, ApiError>;
+}
+
+impl<T: Serialize, E: Into<ApiError>> IntoData for Result<T, E> {
+    type Data = T;
+    fn into_data(self) -> Result<T, ApiError> {
+        self.map_err(Into::into)
+    }
+}
+
+/// What a view-path function returns: an `http::Response`, or a `Result` of one.
+#[diagnostic::on_unimplemented(
+    message = "a view-path function returns `http::Response<B>` or `Result<http::Response<B>, E>` with `B: Into<Bytes>`",
+    label = "`{Self}` is not a response"
+)]
+pub trait IntoView {
+    /// The response, or the wire error.
+    fn into_view(self) -> Result<http::Response<Bytes>, ApiError>;
+}
+
+impl<B: Into<Bytes>> IntoView for http::Response<B> {
+    fn into_view(self) -> Result<http::Response<Bytes>, ApiError> {
+        Ok(self.map(Into::into))
+    }
+}
+
+impl<B: Into<Bytes>, E: Into<ApiError>> IntoView for Result<http::Response<B>, E> {
+    fn into_view(self) -> Result<http::Response<Bytes>, ApiError> {
+        self.map(|r| r.map(Into::into)).map_err(Into::into)
+    }
+}
+
+/// An argument as it arrives, before it is converted to the declared type.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum RawArg<'a> {
+    /// Not sent.
+    Missing,
+    /// From a JSON body (`call/`): converted strictly.
+    Json(&'a Value),
+    /// From a query string or route segment: `"5"` converts to `5i64`.
+    Text(&'a str),
+}
+
+type Normalize = fn(RawArg<'_>) -> Result<Value, String>;
+
+/// Converts a raw argument to `T` and back to JSON, so that every consumer (the handler, cache
+/// keys, invalidation scoping) sees the same canonical value.
+fn normalize<T: DeserializeOwned + Serialize>(raw: RawArg<'_>) -> Result<Value, String> {
+    let typed: T = match raw {
+        RawArg::Missing => {
+            T::deserialize(Value::Null).map_err(|_| "missing required argument".to_owned())?
+        }
+        RawArg::Json(value) => T::deserialize(value).map_err(|e| e.to_string())?,
+        RawArg::Text(text) => match T::deserialize(Value::String(text.to_owned())) {
+            Ok(typed) => typed,
+            Err(as_string) => serde_json::from_str(text).map_err(|_| as_string.to_string())?,
+        },
+    };
+    serde_json::to_value(typed).map_err(|e| e.to_string())
+}
+
+/// A declared parameter: its wire name and how to convert what arrives into its type.
+#[derive(Clone)]
+pub struct Param {
+    name: Cow<'static, str>,
+    normalize: Normalize,
+    optional: bool,
+}
+
+impl Param {
+    /// A parameter named `name` of type `T` (an `Option<_>` makes it optional).
+    pub fn new<T: DeserializeOwned + Serialize>(name: impl Into<Cow<'static, str>>) -> Self {
+        Self {
+            name: name.into(),
+            normalize: normalize::<T>,
+            optional: normalize::<T>(RawArg::Missing).is_ok(),
+        }
+    }
+
+    /// The wire name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Whether the parameter may be omitted.
+    pub fn is_optional(&self) -> bool {
+        self.optional
+    }
+
+    pub(crate) fn normalize(&self, raw: RawArg<'_>) -> Result<Value, String> {
+        (self.normalize)(raw)
+    }
+}
+
+impl fmt::Debug for Param {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Param")
+            .field("name", &self.name)
+            .field("optional", &self.optional)
+            .finish()
+    }
+}
+
+/// The arguments a handler receives, already converted to their declared types and back to
+/// JSON; [`Args::take`] deserializes one.
+#[derive(Debug, Clone, Default)]
+pub struct Args {
+    values: Map<String, Value>,
+}
+
+impl Args {
+    pub(crate) fn new(values: Map<String, Value>) -> Self {
+        Self { values }
+    }
+
+    /// Removes the argument `name` and deserializes it (a missing one reads as `null`, which
+    /// an `Option` accepts).
+    pub fn take<T: DeserializeOwned>(&mut self, name: &str) -> Result<T, ApiError> {
+        let value = self.values.remove(name).unwrap_or(Value::Null);
+        T::deserialize(value).map_err(|e| {
+            ApiError::bad_request(format!("invalid argument {name:?}"))
+                .with_details(serde_json::json!({ "fields": { name: e.to_string() } }))
+        })
+    }
+
+    /// The argument `name` as JSON, if present.
+    pub fn get(&self, name: &str) -> Option<&Value> {
+        self.values.get(name)
+    }
+}
+
+/// The `cache` hint of a function.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum CacheHint {
+    /// No hint: the app's default TTL (24 h) applies.
+    #[default]
+    Default,
+    /// `cache = N`: bundles containing the function live at most N seconds.
+    Ttl(u64),
+    /// `cache = false`: bundles containing the function are never stored.
+    Never,
+}
+
+/// The options of a function, as declared.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Spec {
+    pub(crate) name: String,
+    pub(crate) context: Option<String>,
+    pub(crate) affects: Option<Vec<String>>,
+    pub(crate) private: bool,
+    pub(crate) route: Option<String>,
+    pub(crate) methods: Vec<String>,
+    pub(crate) auth: Option<Auth>,
+    pub(crate) websocket: bool,
+    pub(crate) rev: u32,
+    pub(crate) cache: CacheHint,
+    pub(crate) user_scoped: bool,
+    pub(crate) params: Vec<Param>,
+}
+
+/// A function definition, ready to register on the app.
+#[derive(Clone)]
+pub struct Function {
+    pub(crate) spec: Spec,
+    pub(crate) handler: Handler,
+}
+
+impl Function {
+    /// Starts the definition of a function named `name`.
+    #[allow(clippy::new_ret_no_self)]
+    pub fn new(name: impl Into<String>) -> FunctionBuilder {
+        FunctionBuilder {
+            spec: Spec {
+                name: name.into(),
+                ..Spec::default()
+            },
+        }
+    }
+
+    /// The function's name.
+    pub fn name(&self) -> &str {
+        &self.spec.name
+    }
+
+    /// The context it belongs to, if it is a context function.
+    pub fn context(&self) -> Option<&str> {
+        self.spec.context.as_deref()
+    }
+
+    /// What it affects, as declared, if it is a mutation.
+    pub fn affects(&self) -> &[String] {
+        self.spec.affects.as_deref().unwrap_or_default()
+    }
+
+    /// Its declared parameters, in declaration order.
+    pub fn params(&self) -> &[Param] {
+        &self.spec.params
+    }
+
+    /// Its guard.
+    pub fn auth(&self) -> Option<Auth> {
+        self.spec.auth
+    }
+
+    /// Whether it has no RPC endpoint.
+    pub fn is_private(&self) -> bool {
+        self.spec.private
+    }
+
+    /// Whether it returns an `http::Response` (a view-path function).
+    pub fn is_view(&self) -> bool {
+        matches!(self.handler, Handler::View(_))
+    }
+
+    /// Its route, for view-path functions.
+    pub fn route(&self) -> Option<&str> {
+        self.spec.route.as_deref()
+    }
+
+    /// Whether it declares the WebSocket transport.
+    pub fn is_websocket(&self) -> bool {
+        self.spec.websocket
+    }
+
+    /// Its cache revision.
+    pub fn rev(&self) -> u32 {
+        self.spec.rev
+    }
+
+    /// Its cache hint.
+    pub fn cache_hint(&self) -> CacheHint {
+        self.spec.cache
+    }
+
+    /// Whether its results depend on who asks (`user_scoped`).
+    pub fn is_user_scoped(&self) -> bool {
+        self.spec.user_scoped
+    }
+
+    pub(crate) fn declares(&self, param: &str) -> bool {
+        self.spec.params.iter().any(|p| p.name() == param)
+    }
+}
+
+impl fmt::Debug for Function {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Function")
+            .field("spec", &self.spec)
+            .field("view", &self.is_view())
+            .finish()
+    }
+}
+
+/// Builds a [`Function`]; finish with [`handler`](Self::handler) (data) or
+/// [`view`](Self::view) (a function returning an `http::Response`).
+#[derive(Debug, Clone)]
+#[must_use = "a function builder does nothing until `.handler(..)` or `.view(..)`"]
+pub struct FunctionBuilder {
+    spec: Spec,
+}
+
+impl FunctionBuilder {
+    /// Places the function in the context `name` (bundled into `GET ctx/<name>/`).
+    pub fn with_context(mut self, name: impl Into<String>) -> Self {
+        self.spec.context = Some(name.into());
+        self
+    }
+
+    /// Makes the function a mutation invalidating these contexts or context functions.
+    pub fn with_affects<I, S>(mut self, targets: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.spec.affects = Some(targets.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// No RPC endpoint and no IR entry; still in the invalidation graph and the manifest.
+    pub fn private(mut self) -> Self {
+        self.spec.private = true;
+        self
+    }
+
+    /// Serves a view-path function at this route (`/profile/{user_id}/`), outside the mount.
+    pub fn with_route(mut self, route: impl Into<String>) -> Self {
+        self.spec.route = Some(route.into());
+        self
+    }
+
+    /// The HTTP methods of the route (default `GET` for context functions, `POST` otherwise).
+    pub fn with_methods<I, S>(mut self, methods: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.spec.methods = methods.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Guards the function.
+    pub fn with_auth(mut self, auth: Auth) -> Self {
+        self.spec.auth = Some(auth);
+        self
+    }
+
+    /// Declares the WebSocket transport.
+    pub fn websocket(mut self) -> Self {
+        self.spec.websocket = true;
+        self
+    }
+
+    /// The cache revision: bump it to make cached bundles of its context unreachable.
+    pub fn with_rev(mut self, rev: u32) -> Self {
+        self.spec.rev = rev;
+        self
+    }
+
+    /// Bundles containing the function are cached at most `seconds`.
+    pub fn with_cache_ttl(mut self, seconds: u64) -> Self {
+        self.spec.cache = CacheHint::Ttl(seconds);
+        self
+    }
+
+    /// Bundles containing the function are never cached.
+    pub fn no_cache(mut self) -> Self {
+        self.spec.cache = CacheHint::Never;
+        self
+    }
+
+    /// The function's results depend on who asks: its context's cache entries are per user.
+    pub fn user_scoped(mut self) -> Self {
+        self.spec.user_scoped = true;
+        self
+    }
+
+    /// Declares a parameter of type `T` (an `Option<_>` makes it optional).
+    pub fn with_param<T: DeserializeOwned + Serialize>(mut self, name: impl Into<Cow<'static, str>>) -> Self {
+        self.spec.params.push(Param::new::<T>(name));
+        self
+    }
+
+    /// Finishes a data function: the handler returns `Result<T, E>` with `T: Serialize`.
+    pub fn handler<F, Fut>(self, f: F) -> Function
+    where
+        F: Fn(Request, Args) -> Fut + Send + Sync + 'static,
+        Fut: Future + Send + 'static,
+        Fut::Output: IntoData,
+    {
+        let handler: Arc<DataFn> = Arc::new(move |req, args| {
+            let fut = f(req, args);
+            Box::pin(async move {
+                let data = fut.await.into_data()?;
+                Ok(serde_json::value::to_raw_value(&data)?)
+            })
+        });
+        Function {
+            spec: self.spec,
+            handler: Handler::Data(handler),
+        }
+    }
+
+    /// Finishes a view-path function: the handler returns an `http::Response` (or a `Result`
+    /// of one), served at its route with invalidation in the `X-Mizan-Invalidate` header only.
+    pub fn view<F, Fut>(self, f: F) -> Function
+    where
+        F: Fn(Request, Args) -> Fut + Send + Sync + 'static,
+        Fut: Future + Send + 'static,
+        Fut::Output: IntoView,
+    {
+        let handler: Arc<ViewFn> = Arc::new(move |req, args| {
+            let fut = f(req, args);
+            Box::pin(async move { fut.await.into_view() })
+        });
+        Function {
+            spec: self.spec,
+            handler: Handler::View(handler),
+        }
+    }
+}
+
+/// Whether `name` matches `^[A-Za-z_][A-Za-z0-9_]*$`.
+pub(crate) fn is_valid_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_follow_the_identifier_rule() {
+        for ok in ["a", "_x", "user_profile", "A9"] {
+            assert!(is_valid_name(ok), "{ok}");
+        }
+        for bad in ["", "9a", "user-profile", "a b", "ü", "a.b"] {
+            assert!(!is_valid_name(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn params_convert_text_and_json_to_their_type() {
+        let id = Param::new::<i64>("user_id");
+        assert!(!id.is_optional());
+        assert_eq!(id.normalize(RawArg::Text("5")), Ok(Value::from(5)));
+        assert_eq!(id.normalize(RawArg::Json(&Value::from(5))), Ok(Value::from(5)));
+        assert!(id.normalize(RawArg::Json(&Value::from("5"))).is_err(), "JSON is strict");
+        assert!(id.normalize(RawArg::Text("five")).unwrap_err().contains("i64"));
+        assert_eq!(id.normalize(RawArg::Missing).unwrap_err(), "missing required argument");
+
+        let folder = Param::new::<String>("folder");
+        assert_eq!(folder.normalize(RawArg::Text("5")), Ok(Value::from("5")));
+
+        let page = Param::new::<Option<u32>>("page");
+        assert!(page.is_optional());
+        assert_eq!(page.normalize(RawArg::Missing), Ok(Value::Null));
+        assert_eq!(page.normalize(RawArg::Text("2")), Ok(Value::from(2)));
+    }
+}

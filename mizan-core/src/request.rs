@@ -1,0 +1,144 @@
+//! The [`Request`] a function receives.
+
+use std::any::type_name;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::{Extensions, HeaderMap, Method, Uri};
+use serde::de::DeserializeOwned;
+
+use crate::error::ApiError;
+use crate::identity::Identity;
+
+/// What a function sees of the request that called it: the caller's [`Identity`], the method,
+/// URI, headers and body, the `http::Extensions` that outer middleware inserted, and the app's
+/// typed state.
+///
+/// Cloning is cheap (one `Arc`).
+///
+/// In a unit test, build one by hand and call the function directly:
+///
+/// ```
+/// use mizan_core::{Identity, Request};
+///
+/// #[derive(Clone)]
+/// struct Db(&'static str);
+///
+/// let req = Request::new(http::Request::new(bytes::Bytes::new()))
+///     .with_identity(Identity::user("7"))
+///     .with_state(Db("test"));
+/// assert_eq!(req.state::<Db>().unwrap().0, "test");
+/// assert_eq!(req.identity().user_id.as_deref(), Some("7"));
+/// ```
+#[derive(Debug, Clone)]
+pub struct Request {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug, Clone)]
+struct Inner {
+    parts: http::request::Parts,
+    body: Bytes,
+    identity: Identity,
+    state: Arc<Extensions>,
+    path_params: Vec<(String, String)>,
+}
+
+impl Request {
+    /// A request for calling a function directly (tests): anonymous, with no app state.
+    pub fn new(request: http::Request<Bytes>) -> Self {
+        let (parts, body) = request.into_parts();
+        Self::from_parts(parts, body, Identity::anonymous(), Arc::default(), Vec::new())
+    }
+
+    pub(crate) fn from_parts(
+        parts: http::request::Parts,
+        body: Bytes,
+        identity: Identity,
+        state: Arc<Extensions>,
+        path_params: Vec<(String, String)>,
+    ) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                parts,
+                body,
+                identity,
+                state,
+                path_params,
+            }),
+        }
+    }
+
+    /// Replaces the caller's identity.
+    pub fn with_identity(mut self, identity: Identity) -> Self {
+        Arc::make_mut(&mut self.inner).identity = identity;
+        self
+    }
+
+    /// Adds a value of app state (as [`MizanBuilder::with_state`](crate::MizanBuilder::with_state) does).
+    pub fn with_state<T: Clone + Send + Sync + 'static>(mut self, value: T) -> Self {
+        let inner = Arc::make_mut(&mut self.inner);
+        Arc::make_mut(&mut inner.state).insert(value);
+        self
+    }
+
+    /// The caller.
+    pub fn identity(&self) -> &Identity {
+        &self.inner.identity
+    }
+
+    /// The HTTP method.
+    pub fn method(&self) -> &Method {
+        &self.inner.parts.method
+    }
+
+    /// The request URI.
+    pub fn uri(&self) -> &Uri {
+        &self.inner.parts.uri
+    }
+
+    /// The request headers.
+    pub fn headers(&self) -> &HeaderMap {
+        &self.inner.parts.headers
+    }
+
+    /// What outer middleware inserted into the request's extensions.
+    pub fn extensions(&self) -> &Extensions {
+        &self.inner.parts.extensions
+    }
+
+    /// The whole request head.
+    pub fn parts(&self) -> &http::request::Parts {
+        &self.inner.parts
+    }
+
+    /// The raw body (view-path functions read forms and webhooks from it).
+    pub fn body(&self) -> &Bytes {
+        &self.inner.body
+    }
+
+    /// The body as an `application/x-www-form-urlencoded` form; 400 when it does not parse.
+    pub fn form<T: DeserializeOwned>(&self) -> Result<T, ApiError> {
+        serde_urlencoded::from_bytes(&self.inner.body)
+            .map_err(|e| ApiError::bad_request(format!("invalid form body: {e}")))
+    }
+
+    /// A segment of the route, e.g. `user_id` of `/profile/{user_id}/`.
+    pub fn path_param(&self, name: &str) -> Option<&str> {
+        self.inner
+            .path_params
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// App state of type `T`, registered with
+    /// [`MizanBuilder::with_state`](crate::MizanBuilder::with_state).
+    ///
+    /// A missing state is a server bug, hence a 500 (with the type name logged), so `?` works.
+    pub fn state<T: Send + Sync + 'static>(&self) -> Result<&T, ApiError> {
+        self.inner.state.get::<T>().ok_or_else(|| {
+            ApiError::internal(format!("app state {} is not registered", type_name::<T>()))
+        })
+    }
+}
