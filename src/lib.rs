@@ -1,1 +1,24 @@
-//! stub
+#![doc = include_str!("../README.md")]
+//!
+//! # Crates
+//!
+//! This facade re-exports [`mizan_core`] at its root and, behind features, the adapters:
+//!
+//! | feature | default | what |
+//! |---|---|---|
+//! | `tower` | yes | [`tower`](mod@crate::tower): serve a `Dispatcher` as a `tower::Service` (plain hyper, any tower stack) |
+//! | `axum` | yes | [`axum`](mod@crate::axum): mount Mizan into an axum `Router` (enables `tower`) |
+
+pub use mizan_core::*;
+
+/// The tower adapter ([`mizan_tower`]).
+#[cfg(feature = "tower")]
+pub mod tower {
+    pub use mizan_tower::*;
+}
+
+/// The axum adapter ([`mizan_axum`]).
+#[cfg(feature = "axum")]
+pub mod axum {
+    pub use mizan_axum::*;
+}

@@ -1,1 +1,56 @@
-fn main(){}
+//! The Mizan reference app.
+//!
+//! ```text
+//! cargo run --example demo
+//! MIZAN_ADAPTER=tower MIZAN_ADDR=127.0.0.1:9000 cargo run --example demo
+//! ```
+//!
+//! Environment: `MIZAN_ADDR` (default `127.0.0.1:8000`), `MIZAN_ADAPTER` (`axum` default,
+//! `tower`), `MIZAN_CACHE_SECRET` (a development default is used, and said so, when unset).
+
+mod app;
+mod serve;
+
+use serve::Adapter;
+
+const DEV_CACHE_SECRET: &str = "dev-only-cache-secret-change-me";
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+
+    let addr = std::env::var("MIZAN_ADDR").unwrap_or_else(|_| "127.0.0.1:8000".into());
+    let adapter_name = std::env::var("MIZAN_ADAPTER").unwrap_or_else(|_| "axum".into());
+    let adapter = Adapter::parse(&adapter_name)
+        .ok_or_else(|| {
+            let names: Vec<&str> = Adapter::ALL.iter().map(|a| a.name()).collect();
+            format!("MIZAN_ADAPTER={adapter_name:?}: expected one of {names:?}")
+        })?;
+    let cache_secret = std::env::var("MIZAN_CACHE_SECRET").unwrap_or_else(|_| {
+        println!("MIZAN_CACHE_SECRET is not set: using the built-in development secret");
+        DEV_CACHE_SECRET.into()
+    });
+
+    let app = app::builder()
+        .with_cache(mizan::MemoryCache::new())
+        .with_cache_secret(cache_secret)
+        .build()?;
+
+    let listener = tokio::net::TcpListener::bind(&addr).await?;
+    let local = listener.local_addr()?;
+    println!("Mizan demo on http://{local} ({adapter_name} adapter, memory cache)");
+    println!("Try:");
+    println!("  curl -s -X POST http://{local}/api/mizan/call/ -H 'content-type: application/json' -d '{{\"fn\":\"echo\",\"args\":{{\"message\":\"hi\"}}}}'");
+    println!("  curl -s 'http://{local}/api/mizan/ctx/user/?user_id=1'");
+    println!("  curl -si -X POST http://{local}/api/mizan/call/ -H 'content-type: application/json' -d '{{\"fn\":\"update_profile\",\"args\":{{\"user_id\":1,\"name\":\"Alicia\"}}}}'");
+
+    tokio::select! {
+        result = adapter.serve(listener, app) => result?,
+        _ = tokio::signal::ctrl_c() => println!("shutting down"),
+    }
+    Ok(())
+}

@@ -1,1 +1,159 @@
-//! stub
+//! Serve any Mizan [`Dispatcher`] as a [`tower::Service`].
+//!
+//! [`MizanService`] reads the request body (stopping at the dispatcher's
+//! [`body_limit`](Dispatcher::body_limit) and answering 413), hands an
+//! `http::Request<Bytes>` to the dispatcher, and returns its response. It works with any
+//! `http_body::Body`, so it runs on plain hyper (through `hyper-util`'s `TowerToHyperService`),
+//! inside axum, or under any tower middleware.
+//!
+//! ```no_run
+//! use mizan_core::Mizan;
+//! use mizan_tower::MizanService;
+//!
+//! # async fn serve() -> Result<(), Box<dyn std::error::Error>> {
+//! let app = Mizan::builder().build()?;
+//! let service = MizanService::new(app);
+//! // e.g. hyper_util::service::TowerToHyperService::new(service), served per connection.
+//! # let _ = service;
+//! # Ok(())
+//! # }
+//! ```
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use http_body::Body;
+use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
+use mizan_core::{ApiError, BoxError, Dispatcher};
+
+pub use mizan_core;
+
+/// The response body of [`MizanService`].
+pub type MizanBody = Full<Bytes>;
+
+/// A `tower::Service` that serves a [`Dispatcher`]. Cloning is cheap (one `Arc`).
+#[derive(Debug)]
+pub struct MizanService<D> {
+    dispatcher: Arc<D>,
+}
+
+impl<D> Clone for MizanService<D> {
+    fn clone(&self) -> Self {
+        Self {
+            dispatcher: Arc::clone(&self.dispatcher),
+        }
+    }
+}
+
+impl<D: Dispatcher> MizanService<D> {
+    /// Serves `dispatcher` (usually a `mizan_core::Mizan` app).
+    pub fn new(dispatcher: D) -> Self {
+        Self {
+            dispatcher: Arc::new(dispatcher),
+        }
+    }
+
+    /// The dispatcher it serves.
+    pub fn dispatcher(&self) -> &D {
+        &self.dispatcher
+    }
+}
+
+impl<D, B> tower::Service<http::Request<B>> for MizanService<D>
+where
+    D: Dispatcher,
+    B: Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<BoxError>,
+{
+    type Response = http::Response<MizanBody>;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: http::Request<B>) -> Self::Future {
+        let dispatcher = Arc::clone(&self.dispatcher);
+        Box::pin(async move {
+            let (parts, body) = request.into_parts();
+            let response = match read_body(body, dispatcher.body_limit()).await {
+                Ok(bytes) => dispatcher.dispatch(http::Request::from_parts(parts, bytes)).await,
+                Err(err) => err.into_response(),
+            };
+            Ok(response.map(Full::new))
+        })
+    }
+}
+
+/// Reads a body, refusing (413) as soon as it grows past `limit` bytes.
+pub async fn read_body<B>(body: B, limit: usize) -> Result<Bytes, ApiError>
+where
+    B: Body,
+    B::Error: Into<BoxError>,
+{
+    if body.size_hint().lower() > limit as u64 {
+        return Err(ApiError::payload_too_large(limit));
+    }
+    match Limited::new(body, limit).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(err) if err.is::<LengthLimitError>() => Err(ApiError::payload_too_large(limit)),
+        Err(err) => Err(ApiError::bad_request("could not read the request body").with_source(err)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mizan_core::testing::block_on;
+    use mizan_core::{Function, Limits, Mizan};
+    use tower::Service;
+
+    fn service(limit: usize) -> MizanService<Mizan> {
+        let app = Mizan::builder()
+            .with_function(
+                Function::new("echo")
+                    .with_param::<String>("message")
+                    .handler(|_, mut args| async move { args.take::<String>("message") }),
+            )
+            .with_limits(Limits {
+                max_body_bytes: limit,
+                ..Limits::default()
+            })
+            .build()
+            .unwrap();
+        MizanService::new(app)
+    }
+
+    fn call(service: &mut MizanService<Mizan>, body: &str) -> http::Response<MizanBody> {
+        let request = http::Request::post("/api/mizan/call/")
+            .header("content-type", "application/json")
+            .body(Full::new(Bytes::from(body.to_owned())))
+            .unwrap();
+        block_on(service.call(request)).unwrap()
+    }
+
+    fn body(response: http::Response<MizanBody>) -> Bytes {
+        block_on(response.into_body().collect()).unwrap().to_bytes()
+    }
+
+    #[test]
+    fn serves_calls_over_any_body() {
+        let response = call(&mut service(1024), r#"{"fn":"echo","args":{"message":"hi"}}"#);
+        assert_eq!(response.status(), 200);
+        assert_eq!(body(response), r#"{"result":"hi","invalidate":[]}"#);
+    }
+
+    #[test]
+    fn refuses_bodies_over_the_limit_with_413() {
+        let response = call(&mut service(16), r#"{"fn":"echo","args":{"message":"a long message"}}"#);
+        assert_eq!(response.status(), 413);
+        assert_eq!(response.headers()["cache-control"], "no-store");
+        assert!(body(response).starts_with(br#"{"error":{"code":"payload_too_large""#));
+    }
+}

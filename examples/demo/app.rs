@@ -1,0 +1,436 @@
+//! The reference app: every usage pattern of the protocol, on an in-process store.
+//!
+//! Users: 1 `alice` (staff, alice@company.com), 2 `bob` (bob@example.com), 3 `root`
+//! (superuser, root@example.com); the password is the username. `login` hands out opaque
+//! session tokens (`Authorization: Bearer <access>`); `logout` destroys the session, which
+//! revokes both of its tokens at once.
+
+use std::collections::hash_map::RandomState;
+use std::collections::HashMap;
+use std::hash::{BuildHasher, Hasher};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use mizan::http::{header, StatusCode};
+use mizan::{async_trait, client, ApiError, AuthError, Identity, IdentitySource, MizanBuilder, Request};
+use serde::{Deserialize, Serialize};
+
+/// The demo's in-process database, shared as app state.
+#[derive(Clone, Default)]
+pub(crate) struct Store(Arc<Mutex<Db>>);
+
+#[derive(Default)]
+struct Db {
+    users: Vec<User>,
+    orders: HashMap<i64, Vec<Order>>,
+    catalog: Vec<Item>,
+    notes: HashMap<String, Vec<String>>,
+    /// Session id → user id.
+    sessions: HashMap<String, i64>,
+    /// Token → (session id, is refresh token).
+    tokens: HashMap<String, (String, bool)>,
+    webhook_events: u64,
+    last_event: Option<String>,
+}
+
+#[derive(Clone)]
+struct User {
+    id: i64,
+    username: &'static str,
+    name: String,
+    email: String,
+    staff: bool,
+    superuser: bool,
+}
+
+impl Store {
+    /// The seeded store of SPEC 11.
+    pub(crate) fn seeded() -> Self {
+        let user = |id, username: &'static str, email: &str, staff, superuser| User {
+            id,
+            username,
+            name: username.to_owned(),
+            email: email.to_owned(),
+            staff,
+            superuser,
+        };
+        let db = Db {
+            users: vec![
+                user(1, "alice", "alice@company.com", true, false),
+                user(2, "bob", "bob@example.com", false, false),
+                user(3, "root", "root@example.com", false, true),
+            ],
+            orders: HashMap::from([
+                (1, vec![Order { id: 101, total: 250 }, Order { id: 102, total: 75 }]),
+                (2, vec![Order { id: 201, total: 1200 }]),
+            ]),
+            catalog: vec![Item { id: 1, name: "Widget".into() }, Item { id: 2, name: "Gadget".into() }],
+            notes: HashMap::from([("inbox".to_owned(), vec!["welcome".to_owned()])]),
+            ..Db::default()
+        };
+        Self(Arc::new(Mutex::new(db)))
+    }
+
+    fn db(&self) -> MutexGuard<'_, Db> {
+        self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+fn store(req: &Request) -> Result<MutexGuard<'_, Db>, ApiError> {
+    Ok(req.state::<Store>()?.db())
+}
+
+/// A random token: 128 bits from the process's random hasher keys plus a counter.
+fn new_token() -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let word = |salt: u64| {
+        let mut hasher = RandomState::new().build_hasher();
+        hasher.write_u64(n ^ salt);
+        hasher.finish()
+    };
+    format!("{:016x}{:016x}", word(0x5eed), word(0xf00d))
+}
+
+/// Reads `Authorization: Bearer <access token>` against the store's sessions.
+pub(crate) struct DemoIdentity(pub(crate) Store);
+
+#[async_trait]
+impl IdentitySource for DemoIdentity {
+    async fn identify(&self, parts: &mizan::http::request::Parts) -> Result<Identity, AuthError> {
+        let Some(value) = parts.headers.get(header::AUTHORIZATION) else {
+            return Ok(Identity::anonymous());
+        };
+        let token = value
+            .to_str()
+            .ok()
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .ok_or(AuthError::InvalidToken)?;
+        let db = self.0.db();
+        let (sid, refresh) = db.tokens.get(token).ok_or(AuthError::InvalidToken)?;
+        if *refresh {
+            return Err(AuthError::InvalidToken);
+        }
+        let user_id = db.sessions.get(sid).ok_or(AuthError::Revoked)?;
+        let user = db.users.iter().find(|u| u.id == *user_id).ok_or(AuthError::Revoked)?;
+        Ok(Identity::user(user.id.to_string())
+            .with_staff(user.staff)
+            .with_superuser(user.superuser)
+            .with_claim("email", user.email.clone())
+            .with_claim("name", user.name.clone())
+            .with_claim("sid", sid.clone()))
+    }
+}
+
+/// `{"id", "name"}` of a user.
+#[derive(Serialize)]
+pub(crate) struct UserRef {
+    id: i64,
+    name: String,
+}
+
+/// A user's profile.
+#[derive(Serialize)]
+pub(crate) struct Profile {
+    id: i64,
+    name: String,
+    email: String,
+}
+
+/// An order.
+#[derive(Clone, Serialize)]
+pub(crate) struct Order {
+    id: i64,
+    total: i64,
+}
+
+/// A catalog item.
+#[derive(Clone, Serialize)]
+pub(crate) struct Item {
+    id: i64,
+    name: String,
+}
+
+/// A token pair.
+#[derive(Serialize)]
+pub(crate) struct Tokens {
+    access: String,
+    refresh: String,
+}
+
+/// A fresh access token.
+#[derive(Serialize)]
+pub(crate) struct Access {
+    access: String,
+}
+
+/// A plain acknowledgement.
+#[derive(Serialize)]
+pub(crate) struct Done {
+    ok: bool,
+}
+
+fn profile(db: &Db, user_id: i64) -> Result<Profile, ApiError> {
+    db.users
+        .iter()
+        .find(|u| u.id == user_id)
+        .map(|u| Profile { id: u.id, name: u.name.clone(), email: u.email.clone() })
+        .ok_or_else(|| ApiError::not_found(format!("no user {user_id}")))
+}
+
+fn rename_user(req: &Request, user_id: i64, name: &str) -> Result<Profile, ApiError> {
+    let name = name.trim();
+    if name.is_empty() || name.len() > 64 {
+        return Err(ApiError::bad_request("name must be 1 to 64 characters")
+            .with_details(serde_json::json!({ "fields": { "name": "1 to 64 characters" } })));
+    }
+    let mut db = store(req)?;
+    let user = db
+        .users
+        .iter_mut()
+        .find(|u| u.id == user_id)
+        .ok_or_else(|| ApiError::not_found(format!("no user {user_id}")))?;
+    user.name = name.to_owned();
+    profile(&db, user_id)
+}
+
+// ---- Auth ----
+
+/// Logs in with username and password (the password is the username in this demo).
+#[client]
+pub(crate) async fn login(req: &Request, username: String, password: String) -> Result<Tokens, ApiError> {
+    let mut db = store(req)?;
+    let user = db
+        .users
+        .iter()
+        .find(|u| u.username == username && password == u.username)
+        .cloned()
+        .ok_or_else(|| ApiError::new(StatusCode::UNAUTHORIZED, "unauthenticated", "invalid username or password"))?;
+    let sid = new_token();
+    let (access, refresh) = (new_token(), new_token());
+    db.sessions.insert(sid.clone(), user.id);
+    db.tokens.insert(access.clone(), (sid.clone(), false));
+    db.tokens.insert(refresh.clone(), (sid, true));
+    Ok(Tokens { access, refresh })
+}
+
+/// Exchanges a refresh token for a new access token of the same session.
+#[client]
+pub(crate) async fn refresh(req: &Request, refresh: String) -> Result<Access, ApiError> {
+    let mut db = store(req)?;
+    let invalid = || ApiError::new(StatusCode::UNAUTHORIZED, "unauthenticated", "invalid or expired credentials");
+    let sid = match db.tokens.get(&refresh) {
+        Some((sid, true)) if db.sessions.contains_key(sid) => sid.clone(),
+        _ => return Err(invalid()),
+    };
+    let access = new_token();
+    db.tokens.insert(access.clone(), (sid, false));
+    Ok(Access { access })
+}
+
+/// Destroys the caller's session: every token of it stops working at once.
+#[client(auth)]
+pub(crate) async fn logout(req: &Request) -> Result<Done, ApiError> {
+    let sid = req.identity().claim_str("sid").unwrap_or_default().to_owned();
+    let mut db = store(req)?;
+    db.sessions.remove(&sid);
+    db.tokens.retain(|_, (token_sid, _)| *token_sid != sid);
+    Ok(Done { ok: true })
+}
+
+// ---- Contexts ----
+
+/// The caller, or null when anonymous.
+#[client(context = global)]
+pub(crate) async fn current_user(req: &Request) -> Result<Option<UserRef>, ApiError> {
+    let Some(id) = req.identity().user_id.as_deref().and_then(|id| id.parse::<i64>().ok()) else {
+        return Ok(None);
+    };
+    let db = store(req)?;
+    Ok(db.users.iter().find(|u| u.id == id).map(|u| UserRef { id: u.id, name: u.name.clone() }))
+}
+
+/// A user's profile.
+#[client(context = "user")]
+pub(crate) async fn user_profile(req: &Request, user_id: i64) -> Result<Profile, ApiError> {
+    profile(&*store(req)?, user_id)
+}
+
+/// A user's orders.
+#[client(context = "user")]
+pub(crate) async fn user_orders(req: &Request, user_id: i64) -> Result<Vec<Order>, ApiError> {
+    Ok(store(req)?.orders.get(&user_id).cloned().unwrap_or_default())
+}
+
+/// The catalog (cached at most a minute; revision 2).
+#[client(context = "catalog", cache = 60, rev = 2)]
+pub(crate) async fn catalog_items(req: &Request) -> Result<Vec<Item>, ApiError> {
+    Ok(store(req)?.catalog.clone())
+}
+
+/// The notes of a folder.
+#[client(context = "notes")]
+pub(crate) async fn notes_list(req: &Request, folder: String) -> Result<Vec<String>, ApiError> {
+    Ok(store(req)?.notes.get(&folder).cloned().unwrap_or_default())
+}
+
+/// The subscription's state, as webhooks reported it.
+#[client(context = "subscription")]
+pub(crate) async fn subscription_status(req: &Request) -> Result<serde_json::Value, ApiError> {
+    let db = store(req)?;
+    Ok(serde_json::json!({ "events": db.webhook_events, "last_event": db.last_event }))
+}
+
+// ---- Mutations ----
+
+/// Renames a user; invalidates the `user` context, scoped by `user_id`.
+#[client(affects = "user")]
+pub(crate) async fn update_profile(req: &Request, user_id: i64, name: String) -> Result<Profile, ApiError> {
+    rename_user(req, user_id, &name)
+}
+
+/// Renames a user; invalidates only the `user_profile` function.
+#[client(affects = "user_profile")]
+pub(crate) async fn update_name(req: &Request, user_id: i64, name: String) -> Result<Profile, ApiError> {
+    rename_user(req, user_id, &name)
+}
+
+/// Adds a catalog item; invalidates `catalog`.
+#[client(affects = "catalog")]
+pub(crate) async fn add_item(req: &Request, name: String) -> Result<Item, ApiError> {
+    let mut db = store(req)?;
+    let item = Item { id: db.catalog.len() as i64 + 1, name };
+    db.catalog.push(item.clone());
+    Ok(item)
+}
+
+/// Adds a note to a folder; invalidates `notes`, scoped by `folder`.
+#[client(affects = "notes")]
+pub(crate) async fn add_note(req: &Request, folder: String, text: String) -> Result<Vec<String>, ApiError> {
+    let mut db = store(req)?;
+    let notes = db.notes.entry(folder).or_default();
+    notes.push(text);
+    Ok(notes.clone())
+}
+
+// ---- Standalone and guarded ----
+
+/// Returns its argument.
+#[client]
+pub(crate) async fn echo(message: String) -> Result<String, ApiError> {
+    Ok(message)
+}
+
+/// For any authenticated caller.
+#[client(auth)]
+pub(crate) async fn secret(req: &Request) -> Result<serde_json::Value, ApiError> {
+    Ok(serde_json::json!({ "secret": "the cake is a lie", "for": req.identity().user_id }))
+}
+
+/// Staff only.
+#[client(auth = "staff")]
+pub(crate) async fn admin_action(req: &Request) -> Result<serde_json::Value, ApiError> {
+    Ok(serde_json::json!({ "ok": true, "by": req.identity().claim_str("name") }))
+}
+
+/// Superusers only.
+#[client(auth = "superuser")]
+pub(crate) async fn root_action(req: &Request) -> Result<serde_json::Value, ApiError> {
+    Ok(serde_json::json!({ "ok": true, "by": req.identity().claim_str("name") }))
+}
+
+/// Callers whose email ends with `@company.com`.
+pub(crate) fn company_email(identity: &Identity, _parts: &mizan::http::request::Parts) -> bool {
+    identity.claim_str("email").is_some_and(|email| email.ends_with("@company.com"))
+}
+
+/// Company accounts only.
+#[client(auth = company_email)]
+pub(crate) async fn internal_tool(req: &Request) -> Result<serde_json::Value, ApiError> {
+    Ok(serde_json::json!({ "ok": true, "by": req.identity().claim_str("email") }))
+}
+
+// ---- View paths ----
+
+fn escape_html(text: &str) -> String {
+    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+}
+
+/// The profile page (HTML).
+#[client(context = "user", route = "/profile/{user_id}/")]
+pub(crate) async fn profile_page(req: &Request, user_id: i64) -> Result<mizan::http::Response<String>, ApiError> {
+    let p = profile(&*store(req)?, user_id)?;
+    let html = format!(
+        "<!doctype html><title>{name}</title><h1>{name}</h1><p>{email}</p>\
+         <form method=post action=\"/profile/{id}/update/\"><input name=name><button>Rename</button></form>",
+        name = escape_html(&p.name),
+        email = escape_html(&p.email),
+        id = p.id
+    );
+    Ok(mizan::http::Response::builder()
+        .header(header::CONTENT_TYPE, "text/html; charset=utf-8")
+        .body(html)
+        .expect("valid response"))
+}
+
+/// The profile form's target: renames, then redirects to the profile page (303).
+#[client(affects = "user", route = "/profile/{user_id}/update/", methods = ["POST"])]
+pub(crate) async fn update_profile_view(req: &Request, user_id: i64) -> Result<mizan::http::Response<String>, ApiError> {
+    #[derive(Deserialize)]
+    struct Form {
+        name: String,
+    }
+    let form: Form = req.form()?;
+    rename_user(req, user_id, &form.name)?;
+    Ok(mizan::http::Response::builder()
+        .status(StatusCode::SEE_OTHER)
+        .header(header::LOCATION, format!("/profile/{user_id}/"))
+        .body(String::new())
+        .expect("valid response"))
+}
+
+/// Payment provider webhook: private (no RPC, no IR), served at its route.
+#[client(affects = "subscription", private, route = "/webhooks/stripe/", methods = ["POST"])]
+pub(crate) async fn stripe_webhook(req: &Request) -> Result<mizan::http::Response<String>, ApiError> {
+    #[derive(Deserialize)]
+    struct Event {
+        #[serde(rename = "type")]
+        kind: String,
+    }
+    let event: Event = serde_json::from_slice(req.body())
+        .map_err(|e| ApiError::bad_request(format!("invalid webhook payload: {e}")))?;
+    let mut db = store(req)?;
+    db.webhook_events += 1;
+    db.last_event = Some(event.kind);
+    Ok(mizan::http::Response::new("ok".to_owned()))
+}
+
+/// Every function of the demo, its state and identity source, on a fresh seeded store.
+/// The caller adds the cache and builds.
+pub(crate) fn builder() -> MizanBuilder {
+    let store = Store::seeded();
+    mizan::Mizan::builder()
+        .with_state(store.clone())
+        .with_identity(DemoIdentity(store))
+        .register::<login>()
+        .register::<refresh>()
+        .register::<logout>()
+        .register::<current_user>()
+        .register::<user_profile>()
+        .register::<user_orders>()
+        .register::<catalog_items>()
+        .register::<notes_list>()
+        .register::<subscription_status>()
+        .register::<update_profile>()
+        .register::<update_name>()
+        .register::<add_item>()
+        .register::<add_note>()
+        .register::<echo>()
+        .register::<secret>()
+        .register::<admin_action>()
+        .register::<root_action>()
+        .register::<internal_tool>()
+        .register::<profile_page>()
+        .register::<update_profile_view>()
+        .register::<stripe_webhook>()
+}
