@@ -48,7 +48,12 @@ async fn start(adapter: Adapter) -> Server {
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();
-    Server { adapter, addr, client, task }
+    Server {
+        adapter,
+        addr,
+        client,
+        task,
+    }
 }
 
 /// A response, read whole.
@@ -69,14 +74,24 @@ impl Reply {
 }
 
 impl Server {
-    async fn send(&self, method: Method, path: &str, headers: &[(&str, &str)], body: Vec<u8>) -> Reply {
-        let mut request = self.client.request(method, format!("http://{}{path}", self.addr));
+    async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Vec<u8>,
+    ) -> Reply {
+        let mut request = self
+            .client
+            .request(method, format!("http://{}{path}", self.addr));
         for (name, value) in headers {
             request = request.header(*name, *value);
         }
-        let response = request.body(body).send().await.unwrap_or_else(|e| {
-            panic!("{:?}: request to {path} failed: {e}", self.adapter)
-        });
+        let response = request
+            .body(body)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{:?}: request to {path} failed: {e}", self.adapter));
         Reply {
             status: response.status(),
             headers: response.headers().clone(),
@@ -90,23 +105,41 @@ impl Server {
         if let Some(auth) = &auth {
             headers.push(("authorization", auth));
         }
-        let body = json!({ "fn": function, "args": args }).to_string().into_bytes();
-        self.send(Method::POST, "/api/mizan/call/", &headers, body).await
+        let body = json!({ "fn": function, "args": args })
+            .to_string()
+            .into_bytes();
+        self.send(Method::POST, "/api/mizan/call/", &headers, body)
+            .await
     }
 
     async fn fetch(&self, token: Option<&str>, path: &str) -> Value {
         let auth = token.map(|t| format!("Bearer {t}"));
-        let headers: Vec<(&str, &str)> = auth.iter().map(|a| ("authorization", a.as_str())).collect();
+        let headers: Vec<(&str, &str)> =
+            auth.iter().map(|a| ("authorization", a.as_str())).collect();
         let reply = self.send(Method::GET, path, &headers, Vec::new()).await;
-        assert_eq!(reply.status, StatusCode::OK, "{:?} GET {path}: {reply:?}", self.adapter);
+        assert_eq!(
+            reply.status,
+            StatusCode::OK,
+            "{:?} GET {path}: {reply:?}",
+            self.adapter
+        );
         reply.json()
     }
 
     async fn login(&self, username: &str) -> (String, String) {
-        let reply = self.call(None, "login", json!({"username": username, "password": username})).await;
+        let reply = self
+            .call(
+                None,
+                "login",
+                json!({"username": username, "password": username}),
+            )
+            .await;
         assert_eq!(reply.status, StatusCode::OK, "login {username}: {reply:?}");
         let result = &reply.json()["result"];
-        (result["access"].as_str().unwrap().to_owned(), result["refresh"].as_str().unwrap().to_owned())
+        (
+            result["access"].as_str().unwrap().to_owned(),
+            result["refresh"].as_str().unwrap().to_owned(),
+        )
     }
 }
 
@@ -187,7 +220,7 @@ impl Case {
         self.invalidate = Some(header);
         self
     }
-    fn as_user(mut self, user: &'static str) -> Self {
+    fn by_user(mut self, user: &'static str) -> Self {
         self.as_user = Some(user);
         self
     }
@@ -202,8 +235,13 @@ impl Case {
 }
 
 fn cases() -> Vec<Case> {
-    let deep = format!("{{\"fn\":\"echo\",\"args\":{{\"message\":\"x\",\"n\":{}1{}}}}}", "[".repeat(200), "]".repeat(200));
-    let long_query: &'static str = Box::leak(format!("/api/mizan/ctx/notes/?folder={}", "a".repeat(20_000)).into_boxed_str());
+    let deep = format!(
+        "{{\"fn\":\"echo\",\"args\":{{\"message\":\"x\",\"n\":{}1{}}}}}",
+        "[".repeat(200),
+        "]".repeat(200)
+    );
+    let long_query: &'static str =
+        Box::leak(format!("/api/mizan/ctx/notes/?folder={}", "a".repeat(20_000)).into_boxed_str());
     vec![
         // Endpoints.
         case("session", "GET", "/api/mizan/session/", 200).json(json!({"csrfToken": null})),
@@ -241,16 +279,16 @@ fn cases() -> Vec<Case> {
             .invalidate("subscription"),
         // Guards.
         call("auth: anonymous", "secret", json!({}), 401).code("unauthenticated"),
-        call("auth: user", "secret", json!({}), 200).as_user("bob"),
+        call("auth: user", "secret", json!({}), 200).by_user("bob"),
         call("staff: anonymous", "admin_action", json!({}), 401).code("unauthenticated"),
-        call("staff: plain user", "admin_action", json!({}), 403).code("forbidden").as_user("bob"),
-        call("staff: staff", "admin_action", json!({}), 200).as_user("alice"),
-        call("staff: superuser", "admin_action", json!({}), 200).as_user("root"),
-        call("superuser: staff", "root_action", json!({}), 403).code("forbidden").as_user("alice"),
-        call("superuser: superuser", "root_action", json!({}), 200).as_user("root"),
+        call("staff: plain user", "admin_action", json!({}), 403).code("forbidden").by_user("bob"),
+        call("staff: staff", "admin_action", json!({}), 200).by_user("alice"),
+        call("staff: superuser", "admin_action", json!({}), 200).by_user("root"),
+        call("superuser: staff", "root_action", json!({}), 403).code("forbidden").by_user("alice"),
+        call("superuser: superuser", "root_action", json!({}), 200).by_user("root"),
         call("predicate: anonymous", "internal_tool", json!({}), 401).code("unauthenticated"),
-        call("predicate: other domain", "internal_tool", json!({}), 403).code("forbidden").as_user("bob"),
-        call("predicate: company", "internal_tool", json!({}), 200).as_user("alice"),
+        call("predicate: other domain", "internal_tool", json!({}), 403).code("forbidden").by_user("bob"),
+        call("predicate: company", "internal_tool", json!({}), 200).by_user("alice"),
         call("guard before args", "secret", json!({"junk": [1, 2]}), 401).code("unauthenticated"),
         case("invalid bearer token", "GET", "/api/mizan/ctx/catalog/", 401)
             .headers(&[("authorization", "Bearer not-a-token")])
@@ -301,7 +339,9 @@ fn assert_contains(actual: &Value, expected: &Value, at: &str) {
     match (actual, expected) {
         (Value::Object(actual), Value::Object(expected)) => {
             for (key, value) in expected {
-                let found = actual.get(key).unwrap_or_else(|| panic!("{at}.{key} missing"));
+                let found = actual
+                    .get(key)
+                    .unwrap_or_else(|| panic!("{at}.{key} missing"));
                 assert_contains(found, value, &format!("{at}.{key}"));
             }
         }
@@ -336,19 +376,32 @@ async fn the_table_holds_on_every_adapter() {
 
             assert_eq!(reply.status.as_u16(), case.status, "{label}: {reply:?}");
             assert_eq!(reply.header("cache-control"), Some("no-store"), "{label}");
-            assert_eq!(reply.header("x-mizan-invalidate"), case.invalidate, "{label}");
+            assert_eq!(
+                reply.header("x-mizan-invalidate"),
+                case.invalidate,
+                "{label}"
+            );
             if head {
                 assert!(reply.body.is_empty(), "{label}: HEAD has no body");
             }
             if reply.status.is_client_error() || reply.status.is_server_error() {
                 let envelope = reply.json();
-                assert!(envelope["error"]["message"].is_string(), "{label}: no error envelope: {reply:?}");
-                assert_eq!(reply.header("content-type"), Some("application/json"), "{label}");
+                assert!(
+                    envelope["error"]["message"].is_string(),
+                    "{label}: no error envelope: {reply:?}"
+                );
+                assert_eq!(
+                    reply.header("content-type"),
+                    Some("application/json"),
+                    "{label}"
+                );
                 if let Some(code) = case.code {
                     assert_eq!(envelope["error"]["code"], code, "{label}");
                 }
             }
-            if reply.status == StatusCode::METHOD_NOT_ALLOWED || reply.status == StatusCode::NO_CONTENT {
+            if reply.status == StatusCode::METHOD_NOT_ALLOWED
+                || reply.status == StatusCode::NO_CONTENT
+            {
                 assert!(reply.header("allow").is_some(), "{label}: Allow header");
             }
             if let Some(expected) = &case.json {
@@ -356,7 +409,9 @@ async fn the_table_holds_on_every_adapter() {
             }
         }
         // After every bad input, the server still serves.
-        let reply = server.call(None, "echo", json!({"message": "still here"})).await;
+        let reply = server
+            .call(None, "echo", json!({"message": "still here"}))
+            .await;
         assert_eq!(reply.json()["result"], "still here");
     })
     .await;
@@ -367,9 +422,17 @@ async fn the_manifest_is_byte_identical_across_adapters() {
     let mut manifests = Vec::new();
     for adapter in Adapter::ALL {
         let server = start(adapter).await;
-        manifests.push(server.send(Method::GET, "/api/mizan/manifest/", &[], Vec::new()).await.body);
+        manifests.push(
+            server
+                .send(Method::GET, "/api/mizan/manifest/", &[], Vec::new())
+                .await
+                .body,
+        );
     }
-    assert!(manifests.windows(2).all(|w| w[0] == w[1]), "manifests differ");
+    assert!(
+        manifests.windows(2).all(|w| w[0] == w[1]),
+        "manifests differ"
+    );
 }
 
 // ---- Scenarios ----
@@ -379,9 +442,18 @@ async fn no_stale_bundle_after_an_rpc_mutation() {
     each_adapter(|s| async move {
         let path = "/api/mizan/ctx/user/?user_id=1";
         assert_eq!(s.fetch(None, path).await["user_profile"]["name"], "alice");
-        assert_eq!(s.fetch(None, path).await["user_profile"]["name"], "alice", "cached");
+        assert_eq!(
+            s.fetch(None, path).await["user_profile"]["name"],
+            "alice",
+            "cached"
+        );
         let other = s.fetch(None, "/api/mizan/ctx/user/?user_id=2").await;
-        s.call(None, "update_profile", json!({"user_id": 1, "name": "Alicia"})).await;
+        s.call(
+            None,
+            "update_profile",
+            json!({"user_id": 1, "name": "Alicia"}),
+        )
+        .await;
         assert_eq!(s.fetch(None, path).await["user_profile"]["name"], "Alicia");
         assert_eq!(s.fetch(None, "/api/mizan/ctx/user/?user_id=2").await, other);
     })
@@ -393,7 +465,8 @@ async fn no_stale_bundle_after_a_function_level_mutation() {
     each_adapter(|s| async move {
         let path = "/api/mizan/ctx/user/?user_id=2";
         assert_eq!(s.fetch(None, path).await["user_profile"]["name"], "bob");
-        s.call(None, "update_name", json!({"user_id": 2, "name": "Bobby"})).await;
+        s.call(None, "update_name", json!({"user_id": 2, "name": "Bobby"}))
+            .await;
         assert_eq!(s.fetch(None, path).await["user_profile"]["name"], "Bobby");
     })
     .await;
@@ -404,10 +477,20 @@ async fn no_stale_bundle_after_a_view_path_mutation() {
     each_adapter(|s| async move {
         let path = "/api/mizan/ctx/user/?user_id=3";
         assert_eq!(s.fetch(None, path).await["user_profile"]["name"], "root");
-        let reply = s.send(Method::POST, "/profile/3/update/", FORM, b"name=Groot".to_vec()).await;
+        let reply = s
+            .send(
+                Method::POST,
+                "/profile/3/update/",
+                FORM,
+                b"name=Groot".to_vec(),
+            )
+            .await;
         assert_eq!(reply.status, StatusCode::SEE_OTHER);
         assert_eq!(reply.header("location"), Some("/profile/3/"));
-        assert!(reply.body.is_empty(), "view-path invalidation is header-only");
+        assert!(
+            reply.body.is_empty(),
+            "view-path invalidation is header-only"
+        );
         assert_eq!(s.fetch(None, path).await["user_profile"]["name"], "Groot");
         let page = s.send(Method::GET, "/profile/3/", &[], Vec::new()).await;
         assert!(String::from_utf8_lossy(&page.body).contains("<h1>Groot</h1>"));
@@ -423,16 +506,42 @@ async fn no_stale_bundle_after_broad_scoped_and_webhook_mutations() {
         s.call(None, "add_item", json!({"name": "Doohickey"})).await;
         assert_eq!(items(s.fetch(None, "/api/mizan/ctx/catalog/").await), 3);
 
-        assert_eq!(s.fetch(None, "/api/mizan/ctx/notes/?folder=inbox").await["notes_list"], json!(["welcome"]));
+        assert_eq!(
+            s.fetch(None, "/api/mizan/ctx/notes/?folder=inbox").await["notes_list"],
+            json!(["welcome"])
+        );
         let work = s.fetch(None, "/api/mizan/ctx/notes/?folder=work").await;
-        s.call(None, "add_note", json!({"folder": "inbox", "text": "hello"})).await;
-        assert_eq!(s.fetch(None, "/api/mizan/ctx/notes/?folder=inbox").await["notes_list"], json!(["welcome", "hello"]));
-        assert_eq!(s.fetch(None, "/api/mizan/ctx/notes/?folder=work").await, work);
+        s.call(
+            None,
+            "add_note",
+            json!({"folder": "inbox", "text": "hello"}),
+        )
+        .await;
+        assert_eq!(
+            s.fetch(None, "/api/mizan/ctx/notes/?folder=inbox").await["notes_list"],
+            json!(["welcome", "hello"])
+        );
+        assert_eq!(
+            s.fetch(None, "/api/mizan/ctx/notes/?folder=work").await,
+            work
+        );
 
-        assert_eq!(s.fetch(None, "/api/mizan/ctx/subscription/").await["subscription_status"]["events"], 0);
-        s.send(Method::POST, "/webhooks/stripe/", JSON, br#"{"type":"invoice.paid"}"#.to_vec()).await;
+        assert_eq!(
+            s.fetch(None, "/api/mizan/ctx/subscription/").await["subscription_status"]["events"],
+            0
+        );
+        s.send(
+            Method::POST,
+            "/webhooks/stripe/",
+            JSON,
+            br#"{"type":"invoice.paid"}"#.to_vec(),
+        )
+        .await;
         let status = s.fetch(None, "/api/mizan/ctx/subscription/").await;
-        assert_eq!(status["subscription_status"], json!({"events": 1, "last_event": "invoice.paid"}));
+        assert_eq!(
+            status["subscription_status"],
+            json!({"events": 1, "last_event": "invoice.paid"})
+        );
     })
     .await;
 }
@@ -445,9 +554,18 @@ async fn a_user_scoped_bundle_is_never_served_to_another_identity() {
         for _ in 0..2 {
             // Twice: the second round is served from the cache, still per identity.
             let me = |v: Value| v["current_user"].clone();
-            assert_eq!(me(s.fetch(Some(&alice), "/api/mizan/ctx/global/").await), json!({"id": 1, "name": "alice"}));
-            assert_eq!(me(s.fetch(Some(&bob), "/api/mizan/ctx/global/").await), json!({"id": 2, "name": "bob"}));
-            assert_eq!(me(s.fetch(None, "/api/mizan/ctx/global/").await), Value::Null);
+            assert_eq!(
+                me(s.fetch(Some(&alice), "/api/mizan/ctx/global/").await),
+                json!({"id": 1, "name": "alice"})
+            );
+            assert_eq!(
+                me(s.fetch(Some(&bob), "/api/mizan/ctx/global/").await),
+                json!({"id": 2, "name": "bob"})
+            );
+            assert_eq!(
+                me(s.fetch(None, "/api/mizan/ctx/global/").await),
+                Value::Null
+            );
         }
     })
     .await;
@@ -458,17 +576,45 @@ async fn logout_revokes_every_token_of_the_session() {
     each_adapter(|s| async move {
         let (access, refresh) = s.login("bob").await;
         let (other, _) = s.login("bob").await;
-        assert_eq!(s.call(Some(&access), "secret", json!({})).await.status, StatusCode::OK);
+        assert_eq!(
+            s.call(Some(&access), "secret", json!({})).await.status,
+            StatusCode::OK
+        );
         let renewed = s.call(None, "refresh", json!({"refresh": refresh})).await;
-        let renewed = renewed.json()["result"]["access"].as_str().unwrap().to_owned();
-        assert_eq!(s.call(Some(&access), "logout", json!({})).await.status, StatusCode::OK);
-        assert_eq!(s.call(Some(&access), "secret", json!({})).await.status, StatusCode::UNAUTHORIZED);
-        assert_eq!(s.call(Some(&renewed), "secret", json!({})).await.status, StatusCode::UNAUTHORIZED);
-        assert_eq!(s.call(None, "refresh", json!({"refresh": refresh})).await.status, StatusCode::UNAUTHORIZED);
+        let renewed = renewed.json()["result"]["access"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        assert_eq!(
+            s.call(Some(&access), "logout", json!({})).await.status,
+            StatusCode::OK
+        );
+        assert_eq!(
+            s.call(Some(&access), "secret", json!({})).await.status,
+            StatusCode::UNAUTHORIZED
+        );
+        assert_eq!(
+            s.call(Some(&renewed), "secret", json!({})).await.status,
+            StatusCode::UNAUTHORIZED
+        );
+        assert_eq!(
+            s.call(None, "refresh", json!({"refresh": refresh}))
+                .await
+                .status,
+            StatusCode::UNAUTHORIZED
+        );
         // Another session of the same user is untouched; a refresh token is no access token.
-        assert_eq!(s.call(Some(&other), "secret", json!({})).await.status, StatusCode::OK);
+        assert_eq!(
+            s.call(Some(&other), "secret", json!({})).await.status,
+            StatusCode::OK
+        );
         let (_, other_refresh) = s.login("alice").await;
-        assert_eq!(s.call(Some(&other_refresh), "secret", json!({})).await.status, StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            s.call(Some(&other_refresh), "secret", json!({}))
+                .await
+                .status,
+            StatusCode::UNAUTHORIZED
+        );
     })
     .await;
 }
@@ -489,10 +635,17 @@ async fn concurrent_fetches_never_see_data_older_than_a_returned_mutation() {
         }
         for i in 0..40 {
             let name = format!("bob{i}");
-            let reply = s.call(None, "update_profile", json!({"user_id": 2, "name": name})).await;
+            let reply = s
+                .call(None, "update_profile", json!({"user_id": 2, "name": name}))
+                .await;
             assert_eq!(reply.status, StatusCode::OK);
             // Once the mutation has returned, no fetch may show older data.
-            assert_eq!(s.fetch(None, path).await["user_profile"]["name"], name.as_str(), "{:?}", s.adapter);
+            assert_eq!(
+                s.fetch(None, path).await["user_profile"]["name"],
+                name.as_str(),
+                "{:?}",
+                s.adapter
+            );
         }
         stop.store(true, std::sync::atomic::Ordering::Relaxed);
         for reader in readers {

@@ -12,7 +12,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use mizan::http::{header, StatusCode};
-use mizan::{async_trait, client, ApiError, AuthError, Identity, IdentitySource, MizanBuilder, Request};
+use mizan::{
+    async_trait, client, ApiError, AuthError, Identity, IdentitySource, MizanBuilder, Request,
+};
 use serde::{Deserialize, Serialize};
 
 /// The demo's in-process database, shared as app state.
@@ -61,10 +63,34 @@ impl Store {
                 user(3, "root", "root@example.com", false, true),
             ],
             orders: HashMap::from([
-                (1, vec![Order { id: 101, total: 250 }, Order { id: 102, total: 75 }]),
-                (2, vec![Order { id: 201, total: 1200 }]),
+                (
+                    1,
+                    vec![
+                        Order {
+                            id: 101,
+                            total: 250,
+                        },
+                        Order { id: 102, total: 75 },
+                    ],
+                ),
+                (
+                    2,
+                    vec![Order {
+                        id: 201,
+                        total: 1200,
+                    }],
+                ),
             ]),
-            catalog: vec![Item { id: 1, name: "Widget".into() }, Item { id: 2, name: "Gadget".into() }],
+            catalog: vec![
+                Item {
+                    id: 1,
+                    name: "Widget".into(),
+                },
+                Item {
+                    id: 2,
+                    name: "Gadget".into(),
+                },
+            ],
             notes: HashMap::from([("inbox".to_owned(), vec!["welcome".to_owned()])]),
             ..Db::default()
         };
@@ -72,7 +98,9 @@ impl Store {
     }
 
     fn db(&self) -> MutexGuard<'_, Db> {
-        self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
@@ -112,7 +140,11 @@ impl IdentitySource for DemoIdentity {
             return Err(AuthError::InvalidToken);
         }
         let user_id = db.sessions.get(sid).ok_or(AuthError::Revoked)?;
-        let user = db.users.iter().find(|u| u.id == *user_id).ok_or(AuthError::Revoked)?;
+        let user = db
+            .users
+            .iter()
+            .find(|u| u.id == *user_id)
+            .ok_or(AuthError::Revoked)?;
         Ok(Identity::user(user.id.to_string())
             .with_staff(user.staff)
             .with_superuser(user.superuser)
@@ -174,7 +206,11 @@ fn profile(db: &Db, user_id: i64) -> Result<Profile, ApiError> {
     db.users
         .iter()
         .find(|u| u.id == user_id)
-        .map(|u| Profile { id: u.id, name: u.name.clone(), email: u.email.clone() })
+        .map(|u| Profile {
+            id: u.id,
+            name: u.name.clone(),
+            email: u.email.clone(),
+        })
         .ok_or_else(|| ApiError::not_found(format!("no user {user_id}")))
 }
 
@@ -198,14 +234,24 @@ fn rename_user(req: &Request, user_id: i64, name: &str) -> Result<Profile, ApiEr
 
 /// Logs in with username and password (the password is the username in this demo).
 #[client]
-pub(crate) async fn login(req: &Request, username: String, password: String) -> Result<Tokens, ApiError> {
+pub(crate) async fn login(
+    req: &Request,
+    username: String,
+    password: String,
+) -> Result<Tokens, ApiError> {
     let mut db = store(req)?;
     let user = db
         .users
         .iter()
         .find(|u| u.username == username && password == u.username)
         .cloned()
-        .ok_or_else(|| ApiError::new(StatusCode::UNAUTHORIZED, "unauthenticated", "invalid username or password"))?;
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthenticated",
+                "invalid username or password",
+            )
+        })?;
     let sid = new_token();
     let (access, refresh) = (new_token(), new_token());
     db.sessions.insert(sid.clone(), user.id);
@@ -218,7 +264,13 @@ pub(crate) async fn login(req: &Request, username: String, password: String) -> 
 #[client]
 pub(crate) async fn refresh(req: &Request, refresh: String) -> Result<Access, ApiError> {
     let mut db = store(req)?;
-    let invalid = || ApiError::new(StatusCode::UNAUTHORIZED, "unauthenticated", "invalid or expired credentials");
+    let invalid = || {
+        ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthenticated",
+            "invalid or expired credentials",
+        )
+    };
     let sid = match db.tokens.get(&refresh) {
         Some((sid, true)) if db.sessions.contains_key(sid) => sid.clone(),
         _ => return Err(invalid()),
@@ -231,7 +283,11 @@ pub(crate) async fn refresh(req: &Request, refresh: String) -> Result<Access, Ap
 /// Destroys the caller's session: every token of it stops working at once.
 #[client(auth)]
 pub(crate) async fn logout(req: &Request) -> Result<Done, ApiError> {
-    let sid = req.identity().claim_str("sid").unwrap_or_default().to_owned();
+    let sid = req
+        .identity()
+        .claim_str("sid")
+        .unwrap_or_default()
+        .to_owned();
     let mut db = store(req)?;
     db.sessions.remove(&sid);
     db.tokens.retain(|_, (token_sid, _)| *token_sid != sid);
@@ -243,11 +299,19 @@ pub(crate) async fn logout(req: &Request) -> Result<Done, ApiError> {
 /// The caller, or null when anonymous.
 #[client(context = global)]
 pub(crate) async fn current_user(req: &Request) -> Result<Option<UserRef>, ApiError> {
-    let Some(id) = req.identity().user_id.as_deref().and_then(|id| id.parse::<i64>().ok()) else {
+    let Some(id) = req
+        .identity()
+        .user_id
+        .as_deref()
+        .and_then(|id| id.parse::<i64>().ok())
+    else {
         return Ok(None);
     };
     let db = store(req)?;
-    Ok(db.users.iter().find(|u| u.id == id).map(|u| UserRef { id: u.id, name: u.name.clone() }))
+    Ok(db.users.iter().find(|u| u.id == id).map(|u| UserRef {
+        id: u.id,
+        name: u.name.clone(),
+    }))
 }
 
 /// A user's profile.
@@ -259,7 +323,11 @@ pub(crate) async fn user_profile(req: &Request, user_id: i64) -> Result<Profile,
 /// A user's orders.
 #[client(context = "user")]
 pub(crate) async fn user_orders(req: &Request, user_id: i64) -> Result<Vec<Order>, ApiError> {
-    Ok(store(req)?.orders.get(&user_id).cloned().unwrap_or_default())
+    Ok(store(req)?
+        .orders
+        .get(&user_id)
+        .cloned()
+        .unwrap_or_default())
 }
 
 /// The catalog (cached at most a minute; revision 2).
@@ -285,13 +353,21 @@ pub(crate) async fn subscription_status(req: &Request) -> Result<serde_json::Val
 
 /// Renames a user; invalidates the `user` context, scoped by `user_id`.
 #[client(affects = "user")]
-pub(crate) async fn update_profile(req: &Request, user_id: i64, name: String) -> Result<Profile, ApiError> {
+pub(crate) async fn update_profile(
+    req: &Request,
+    user_id: i64,
+    name: String,
+) -> Result<Profile, ApiError> {
     rename_user(req, user_id, &name)
 }
 
 /// Renames a user; invalidates only the `user_profile` function.
 #[client(affects = "user_profile")]
-pub(crate) async fn update_name(req: &Request, user_id: i64, name: String) -> Result<Profile, ApiError> {
+pub(crate) async fn update_name(
+    req: &Request,
+    user_id: i64,
+    name: String,
+) -> Result<Profile, ApiError> {
     rename_user(req, user_id, &name)
 }
 
@@ -299,14 +375,21 @@ pub(crate) async fn update_name(req: &Request, user_id: i64, name: String) -> Re
 #[client(affects = "catalog")]
 pub(crate) async fn add_item(req: &Request, name: String) -> Result<Item, ApiError> {
     let mut db = store(req)?;
-    let item = Item { id: db.catalog.len() as i64 + 1, name };
+    let item = Item {
+        id: db.catalog.len() as i64 + 1,
+        name,
+    };
     db.catalog.push(item.clone());
     Ok(item)
 }
 
 /// Adds a note to a folder; invalidates `notes`, scoped by `folder`.
 #[client(affects = "notes")]
-pub(crate) async fn add_note(req: &Request, folder: String, text: String) -> Result<Vec<String>, ApiError> {
+pub(crate) async fn add_note(
+    req: &Request,
+    folder: String,
+    text: String,
+) -> Result<Vec<String>, ApiError> {
     let mut db = store(req)?;
     let notes = db.notes.entry(folder).or_default();
     notes.push(text);
@@ -341,7 +424,9 @@ pub(crate) async fn root_action(req: &Request) -> Result<serde_json::Value, ApiE
 
 /// Callers whose email ends with `@company.com`.
 pub(crate) fn company_email(identity: &Identity, _parts: &mizan::http::request::Parts) -> bool {
-    identity.claim_str("email").is_some_and(|email| email.ends_with("@company.com"))
+    identity
+        .claim_str("email")
+        .is_some_and(|email| email.ends_with("@company.com"))
 }
 
 /// Company accounts only.
@@ -353,12 +438,18 @@ pub(crate) async fn internal_tool(req: &Request) -> Result<serde_json::Value, Ap
 // ---- View paths ----
 
 fn escape_html(text: &str) -> String {
-    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
 }
 
 /// The profile page (HTML).
 #[client(context = "user", route = "/profile/{user_id}/")]
-pub(crate) async fn profile_page(req: &Request, user_id: i64) -> Result<mizan::http::Response<String>, ApiError> {
+pub(crate) async fn profile_page(
+    req: &Request,
+    user_id: i64,
+) -> Result<mizan::http::Response<String>, ApiError> {
     let p = profile(&*store(req)?, user_id)?;
     let html = format!(
         "<!doctype html><title>{name}</title><h1>{name}</h1><p>{email}</p>\
@@ -375,7 +466,10 @@ pub(crate) async fn profile_page(req: &Request, user_id: i64) -> Result<mizan::h
 
 /// The profile form's target: renames, then redirects to the profile page (303).
 #[client(affects = "user", route = "/profile/{user_id}/update/", methods = ["POST"])]
-pub(crate) async fn update_profile_view(req: &Request, user_id: i64) -> Result<mizan::http::Response<String>, ApiError> {
+pub(crate) async fn update_profile_view(
+    req: &Request,
+    user_id: i64,
+) -> Result<mizan::http::Response<String>, ApiError> {
     #[derive(Deserialize)]
     struct Form {
         name: String,
@@ -391,7 +485,9 @@ pub(crate) async fn update_profile_view(req: &Request, user_id: i64) -> Result<m
 
 /// Payment provider webhook: private (no RPC, no IR), served at its route.
 #[client(affects = "subscription", private, route = "/webhooks/stripe/", methods = ["POST"])]
-pub(crate) async fn stripe_webhook(req: &Request) -> Result<mizan::http::Response<String>, ApiError> {
+pub(crate) async fn stripe_webhook(
+    req: &Request,
+) -> Result<mizan::http::Response<String>, ApiError> {
     #[derive(Deserialize)]
     struct Event {
         #[serde(rename = "type")]

@@ -25,11 +25,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let addr = std::env::var("MIZAN_ADDR").unwrap_or_else(|_| "127.0.0.1:8000".into());
     let adapter_name = std::env::var("MIZAN_ADAPTER").unwrap_or_else(|_| "axum".into());
-    let adapter = Adapter::parse(&adapter_name)
-        .ok_or_else(|| {
-            let names: Vec<&str> = Adapter::ALL.iter().map(|a| a.name()).collect();
-            format!("MIZAN_ADAPTER={adapter_name:?}: expected one of {names:?}")
-        })?;
+    let adapter = Adapter::parse(&adapter_name).ok_or_else(|| {
+        let names: Vec<&str> = Adapter::ALL.iter().map(|a| a.name()).collect();
+        format!("MIZAN_ADAPTER={adapter_name:?}: expected one of {names:?}")
+    })?;
     let cache_secret = std::env::var("MIZAN_CACHE_SECRET").unwrap_or_else(|_| {
         println!("MIZAN_CACHE_SECRET is not set: using the built-in development secret");
         DEV_CACHE_SECRET.into()

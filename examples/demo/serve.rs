@@ -32,7 +32,11 @@ impl Adapter {
     }
 
     /// Serves `dispatcher` on `listener` until the task is dropped.
-    pub(crate) async fn serve<D: Dispatcher>(self, listener: TcpListener, dispatcher: D) -> io::Result<()> {
+    pub(crate) async fn serve<D: Dispatcher>(
+        self,
+        listener: TcpListener,
+        dispatcher: D,
+    ) -> io::Result<()> {
         match self {
             Self::Axum => axum::serve(listener, mizan::axum::router::<_, ()>(dispatcher)).await,
             Self::Tower => {

@@ -328,7 +328,10 @@ impl Registry {
             let members = || info.functions.iter().map(|&i| &functions[i]);
             info.user_scoped = name == "global"
                 || members().any(|f| f.auth().is_some() || f.is_user_scoped())
-                || info.params.iter().any(|p| USER_PARAMS.contains(&p.as_str()));
+                || info
+                    .params
+                    .iter()
+                    .any(|p| USER_PARAMS.contains(&p.as_str()));
             let bundle = || info.bundle.iter().map(|&i| &functions[i]);
             info.rev = bundle().map(|f| u64::from(f.rev())).sum();
             info.cache = bundle().fold(CacheHint::Default, |acc, f| match (acc, f.cache_hint()) {
@@ -350,7 +353,10 @@ impl Registry {
                 let (context, member) = if contexts.contains_key(target) {
                     (target.clone(), None)
                 } else {
-                    match by_name.get(target).and_then(|&i| functions[i].context().map(|c| (c, i))) {
+                    match by_name
+                        .get(target)
+                        .and_then(|&i| functions[i].context().map(|c| (c, i)))
+                    {
                         Some((context, i)) => (context.to_owned(), Some(i)),
                         None => {
                             return Err(BuildError::UnknownAffectsTarget {
@@ -361,10 +367,17 @@ impl Registry {
                     }
                 };
                 let declared = match member {
-                    Some(i) => functions[i].params().iter().map(|p| p.name().to_owned()).collect(),
+                    Some(i) => functions[i]
+                        .params()
+                        .iter()
+                        .map(|p| p.name().to_owned())
+                        .collect(),
                     None => contexts[&context].params.clone(),
                 };
-                let scope: Vec<String> = declared.into_iter().filter(|p| function.declares(p)).collect();
+                let scope: Vec<String> = declared
+                    .into_iter()
+                    .filter(|p| function.declares(p))
+                    .collect();
                 let info = contexts.get_mut(&context).expect("context exists");
                 if !scope.is_empty() && !info.scopes.contains(&scope) {
                     info.scopes.push(scope.clone());
@@ -398,11 +411,13 @@ impl Registry {
         }
         for (pattern, members) in route_patterns.iter().zip(route_members) {
             let first = &functions[members[0]];
-            routes.insert(pattern.clone(), members).map_err(|source| BuildError::InvalidRoute {
-                function: first.spec.name.clone(),
-                route: pattern.clone(),
-                source,
-            })?;
+            routes
+                .insert(pattern.clone(), members)
+                .map_err(|source| BuildError::InvalidRoute {
+                    function: first.spec.name.clone(),
+                    route: pattern.clone(),
+                    source,
+                })?;
         }
 
         Ok(Self {
@@ -429,7 +444,10 @@ fn validate_function(function: &Function) -> Result<(), BuildError> {
         if is_valid_name(name) {
             Ok(())
         } else {
-            Err(BuildError::InvalidName { what, name: name.to_owned() })
+            Err(BuildError::InvalidName {
+                what,
+                name: name.to_owned(),
+            })
         }
     };
     name("function", &spec.name)?;
@@ -466,15 +484,21 @@ fn validate_function(function: &Function) -> Result<(), BuildError> {
 fn route_methods(function: &Function) -> Result<Vec<Method>, BuildError> {
     let spec = &function.spec;
     if spec.methods.is_empty() {
-        let default = if spec.affects.is_some() { Method::POST } else { Method::GET };
+        let default = if spec.affects.is_some() {
+            Method::POST
+        } else {
+            Method::GET
+        };
         return Ok(vec![default]);
     }
     spec.methods
         .iter()
         .map(|m| {
-            Method::from_bytes(m.to_ascii_uppercase().as_bytes()).map_err(|_| BuildError::InvalidMethod {
-                function: spec.name.clone(),
-                method: m.clone(),
+            Method::from_bytes(m.to_ascii_uppercase().as_bytes()).map_err(|_| {
+                BuildError::InvalidMethod {
+                    function: spec.name.clone(),
+                    method: m.clone(),
+                }
             })
         })
         .collect()
@@ -498,7 +522,10 @@ mod tests {
     }
 
     fn build(functions: Vec<Function>) -> Result<Mizan, BuildError> {
-        functions.into_iter().fold(Mizan::builder(), MizanBuilder::with_function).build()
+        functions
+            .into_iter()
+            .fold(Mizan::builder(), MizanBuilder::with_function)
+            .build()
     }
 
     #[test]
@@ -506,16 +533,35 @@ mod tests {
         let err = |functions| build(functions).unwrap_err().to_string();
         assert!(err(vec![done(data("bad-name"))]).contains("invalid function name"));
         assert!(err(vec![done(data("f")), done(data("f"))]).contains("registered twice"));
-        assert!(err(vec![done(data("f").with_context("c").with_affects(["c"]))]).contains("both `context` and `affects`"));
-        assert!(err(vec![done(data("f").with_affects(["nowhere"]))]).contains("affects \"nowhere\""));
-        assert!(err(vec![done(data("g")), done(data("f").with_affects(["g"]))]).contains("neither a context"));
-        assert!(err(vec![done(data("f").with_param::<i64>("a").with_param::<i64>("a"))]).contains("twice"));
-        assert!(err(vec![done(data("f").with_param::<i64>("a b"))]).contains("invalid parameter name"));
+        assert!(
+            err(vec![done(data("f").with_context("c").with_affects(["c"]))])
+                .contains("both `context` and `affects`")
+        );
+        assert!(
+            err(vec![done(data("f").with_affects(["nowhere"]))]).contains("affects \"nowhere\"")
+        );
+        assert!(
+            err(vec![done(data("g")), done(data("f").with_affects(["g"]))])
+                .contains("neither a context")
+        );
+        assert!(err(vec![done(
+            data("f").with_param::<i64>("a").with_param::<i64>("a")
+        )])
+        .contains("twice"));
+        assert!(
+            err(vec![done(data("f").with_param::<i64>("a b"))]).contains("invalid parameter name")
+        );
         assert!(err(vec![view(data("v"))]).contains("no `route`"));
         assert!(err(vec![done(data("f").with_route("/x/"))]).contains("returns data"));
-        assert!(err(vec![view(data("v").with_route("/x/").with_methods(["P OST"]))]).contains("invalid HTTP method"));
+        assert!(err(vec![view(
+            data("v").with_route("/x/").with_methods(["P OST"])
+        )])
+        .contains("invalid HTTP method"));
         assert!(err(vec![view(data("v").with_route("/x/{a/"))]).contains("route"));
-        let short = Mizan::builder().with_cache(crate::MemoryCache::new()).with_cache_secret("short").build();
+        let short = Mizan::builder()
+            .with_cache(crate::MemoryCache::new())
+            .with_cache_secret("short")
+            .build();
         assert!(short.unwrap_err().to_string().contains("at least 16"));
         assert!(Mizan::builder().with_mount("api").build().is_err());
     }
@@ -523,12 +569,28 @@ mod tests {
     #[test]
     fn contexts_derive_scope_ttl_rev_and_user_scoping() {
         let app = build(vec![
-            done(data("profile").with_context("user").with_param::<i64>("user_id").with_rev(2)),
-            done(data("orders").with_context("user").with_param::<i64>("user_id").with_cache_ttl(60).with_rev(1)),
+            done(
+                data("profile")
+                    .with_context("user")
+                    .with_param::<i64>("user_id")
+                    .with_rev(2),
+            ),
+            done(
+                data("orders")
+                    .with_context("user")
+                    .with_param::<i64>("user_id")
+                    .with_cache_ttl(60)
+                    .with_rev(1),
+            ),
             done(data("items").with_context("catalog").with_cache_ttl(600)),
             done(data("live").with_context("catalog").with_cache_ttl(30)),
             done(data("clock").with_context("time").no_cache()),
-            done(data("rename").with_affects(["user", "items"]).with_param::<i64>("user_id").with_param::<String>("name")),
+            done(
+                data("rename")
+                    .with_affects(["user", "items"])
+                    .with_param::<i64>("user_id")
+                    .with_param::<String>("name"),
+            ),
         ])
         .unwrap();
         let reg = &app.inner.registry;

@@ -77,21 +77,34 @@ mod tests {
     }
 
     fn company_email(identity: &Identity, _: &http::request::Parts) -> bool {
-        identity.claim_str("email").is_some_and(|e| e.ends_with("@company.com"))
+        identity
+            .claim_str("email")
+            .is_some_and(|e| e.ends_with("@company.com"))
     }
 
     #[test]
     fn every_guard_refuses_anonymous_with_401() {
         let anon = Identity::anonymous();
-        for auth in [Auth::Required, Auth::Staff, Auth::Superuser, Auth::Predicate(company_email)] {
-            assert_eq!(status(auth, &anon), Some(StatusCode::UNAUTHORIZED), "{auth:?}");
+        for auth in [
+            Auth::Required,
+            Auth::Staff,
+            Auth::Superuser,
+            Auth::Predicate(company_email),
+        ] {
+            assert_eq!(
+                status(auth, &anon),
+                Some(StatusCode::UNAUTHORIZED),
+                "{auth:?}"
+            );
         }
     }
 
     #[test]
     fn staff_superuser_and_predicate_refuse_with_403() {
         let plain = Identity::user("2").with_claim("email", "bob@example.com");
-        let staff = Identity::user("1").with_staff(true).with_claim("email", "alice@company.com");
+        let staff = Identity::user("1")
+            .with_staff(true)
+            .with_claim("email", "alice@company.com");
         let root = Identity::user("3").with_superuser(true);
         assert_eq!(status(Auth::Required, &plain), None);
         assert_eq!(status(Auth::Staff, &plain), Some(StatusCode::FORBIDDEN));
@@ -99,7 +112,10 @@ mod tests {
         assert_eq!(status(Auth::Staff, &root), None);
         assert_eq!(status(Auth::Superuser, &staff), Some(StatusCode::FORBIDDEN));
         assert_eq!(status(Auth::Superuser, &root), None);
-        assert_eq!(status(Auth::Predicate(company_email), &plain), Some(StatusCode::FORBIDDEN));
+        assert_eq!(
+            status(Auth::Predicate(company_email), &plain),
+            Some(StatusCode::FORBIDDEN)
+        );
         assert_eq!(status(Auth::Predicate(company_email), &staff), None);
     }
 }

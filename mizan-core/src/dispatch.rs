@@ -181,7 +181,9 @@ impl Mizan {
             None => self.inner.identity.identify(&parts).await?,
         };
         match route {
-            Route::Endpoint(Endpoint::Session) => Ok(json_response(Bytes::from_static(b"{\"csrfToken\":null}"))),
+            Route::Endpoint(Endpoint::Session) => {
+                Ok(json_response(Bytes::from_static(b"{\"csrfToken\":null}")))
+            }
             Route::Endpoint(Endpoint::Manifest) => unreachable!("answered above"),
             Route::Endpoint(Endpoint::Call) => {
                 require_json(&parts.headers)?;
@@ -190,7 +192,9 @@ impl Mizan {
                 Ok(HttpTransport.encode(outcome))
             }
             Route::Endpoint(Endpoint::Context(name)) => self.fetch(&name, parts, identity).await,
-            Route::View { members, params } => self.run_view(&members, params, parts, body, identity).await,
+            Route::View { members, params } => {
+                self.run_view(&members, params, parts, body, identity).await
+            }
         }
     }
 
@@ -263,7 +267,8 @@ impl Mizan {
             auth.check(&identity, &parts)?;
         }
         let args = convert_json_args(function, &args)?;
-        let request = Request::from_parts(parts, body, identity, self.inner.state.clone(), Vec::new());
+        let request =
+            Request::from_parts(parts, body, identity, self.inner.state.clone(), Vec::new());
         let result = guarded(name, handler(request, Args::new(args.clone()))).await?;
         let targets = self.invalidate(index, &args).await;
         Ok(CallOutcome { result, targets })
@@ -281,7 +286,11 @@ impl Mizan {
             .contexts
             .get(name)
             .ok_or_else(|| ApiError::not_found(format!("no context named {name:?}")))?;
-        let bundle: Vec<&Function> = info.bundle.iter().map(|&i| &registry.functions[i]).collect();
+        let bundle: Vec<&Function> = info
+            .bundle
+            .iter()
+            .map(|&i| &registry.functions[i])
+            .collect();
         for function in &bundle {
             if let Some(auth) = function.auth() {
                 auth.check(&identity, &parts)?;
@@ -298,10 +307,17 @@ impl Mizan {
             }
         }
         if !problems.is_empty() {
-            return Err(invalid_args(format!("invalid parameters for context {name:?}"), problems));
+            return Err(invalid_args(
+                format!("invalid parameters for context {name:?}"),
+                problems,
+            ));
         }
 
-        let cache = self.inner.cache.as_ref().filter(|_| info.cache != CacheHint::Never);
+        let cache = self
+            .inner
+            .cache
+            .as_ref()
+            .filter(|_| info.cache != CacheHint::Never);
         let plan = cache.map(|cache| {
             let mut params = ParamStrings::new();
             for converted in &args {
@@ -322,7 +338,13 @@ impl Mizan {
             }
         }
 
-        let request = Request::from_parts(parts, Bytes::new(), identity, self.inner.state.clone(), Vec::new());
+        let request = Request::from_parts(
+            parts,
+            Bytes::new(),
+            identity,
+            self.inner.state.clone(),
+            Vec::new(),
+        );
         let runs = bundle.iter().zip(args).map(|(function, converted)| {
             let future: BoxFuture<_> = match &function.handler {
                 Handler::Data(handler) => handler(request.clone(), Args::new(converted)),
@@ -366,7 +388,11 @@ impl Mizan {
         identity: Identity,
     ) -> Result<http::Response<Bytes>, ApiError> {
         let registry = &self.inner.registry;
-        let wanted = if parts.method == Method::HEAD { Method::GET } else { parts.method.clone() };
+        let wanted = if parts.method == Method::HEAD {
+            Method::GET
+        } else {
+            parts.method.clone()
+        };
         let index = members
             .iter()
             .copied()
@@ -378,13 +404,19 @@ impl Mizan {
         }
         let mut inputs = path_params.clone();
         inputs.extend(parse_query(parts.uri.query())?);
-        let args = convert_text_args(function, &inputs)
-            .map_err(|fields| invalid_args(format!("invalid parameters for {:?}", function.name()), fields))?;
+        let args = convert_text_args(function, &inputs).map_err(|fields| {
+            invalid_args(
+                format!("invalid parameters for {:?}", function.name()),
+                fields,
+            )
+        })?;
         let Handler::View(handler) = &function.handler else {
             unreachable!("routes hold view functions only");
         };
-        let request = Request::from_parts(parts, body, identity, self.inner.state.clone(), path_params);
-        let mut response = guarded(function.name(), handler(request, Args::new(args.clone()))).await?;
+        let request =
+            Request::from_parts(parts, body, identity, self.inner.state.clone(), path_params);
+        let mut response =
+            guarded(function.name(), handler(request, Args::new(args.clone()))).await?;
         if response.status().as_u16() < 400 {
             let targets = self.invalidate(index, &args).await;
             HttpTransport::add_header(&mut response, &targets);
@@ -413,7 +445,9 @@ impl Mizan {
                 // A scope that fetches do not key epochs by (an optional arg left null) is
                 // purged broadly: correctness first.
                 let scope = scope.filter(|s| {
-                    info.scopes.iter().any(|known| known.len() == s.len() && known.iter().all(|n| s.contains_key(n)))
+                    info.scopes.iter().any(|known| {
+                        known.len() == s.len() && known.iter().all(|n| s.contains_key(n))
+                    })
                 });
                 let purge = (target.context(), scope);
                 if !purges.contains(&purge) && !purges.contains(&(target.context(), None)) {
@@ -495,7 +529,9 @@ fn check_depth(bytes: &[u8], max: usize) -> Result<(), ApiError> {
             b'{' | b'[' => {
                 depth += 1;
                 if depth > max {
-                    return Err(ApiError::bad_request(format!("JSON nested deeper than {max} levels")));
+                    return Err(ApiError::bad_request(format!(
+                        "JSON nested deeper than {max} levels"
+                    )));
                 }
             }
             b'}' | b']' => depth = depth.saturating_sub(1),
@@ -506,7 +542,10 @@ fn check_depth(bytes: &[u8], max: usize) -> Result<(), ApiError> {
 }
 
 /// Parses a call envelope `{"fn": "name", "args": {...}}` (limits checked first).
-pub(crate) fn parse_envelope(body: &[u8], max_depth: usize) -> Result<(String, Map<String, Value>), ApiError> {
+pub(crate) fn parse_envelope(
+    body: &[u8],
+    max_depth: usize,
+) -> Result<(String, Map<String, Value>), ApiError> {
     check_depth(body, max_depth)?;
     let value: Value = serde_json::from_slice(body)
         .map_err(|e| ApiError::bad_request(format!("malformed JSON: {e}")))?;
@@ -514,7 +553,10 @@ pub(crate) fn parse_envelope(body: &[u8], max_depth: usize) -> Result<(String, M
         return Err(ApiError::bad_request("the call body must be a JSON object"));
     };
     let field = |name: &str, problem: &str| {
-        invalid_args("invalid call envelope".to_owned(), Map::from_iter([(name.to_owned(), Value::from(problem))]))
+        invalid_args(
+            "invalid call envelope".to_owned(),
+            Map::from_iter([(name.to_owned(), Value::from(problem))]),
+        )
     };
     let name = match envelope.remove("fn") {
         Some(Value::String(name)) => name,
@@ -539,18 +581,28 @@ fn invalid_args(message: String, fields: Map<String, Value>) -> ApiError {
 }
 
 /// Converts JSON arguments strictly; unknown arguments are refused.
-fn convert_json_args(function: &Function, args: &Map<String, Value>) -> Result<Map<String, Value>, ApiError> {
+fn convert_json_args(
+    function: &Function,
+    args: &Map<String, Value>,
+) -> Result<Map<String, Value>, ApiError> {
     let mut problems = Map::new();
     for name in args.keys() {
         if !function.declares(name) {
             problems.insert(name.clone(), Value::from("unexpected argument"));
         }
     }
-    let converted = convert(function, |name| args.get(name).map(RawArg::Json), &mut problems);
+    let converted = convert(
+        function,
+        |name| args.get(name).map(RawArg::Json),
+        &mut problems,
+    );
     if problems.is_empty() {
         Ok(converted)
     } else {
-        Err(invalid_args(format!("invalid arguments for {:?}", function.name()), problems))
+        Err(invalid_args(
+            format!("invalid arguments for {:?}", function.name()),
+            problems,
+        ))
     }
 }
 
@@ -561,7 +613,12 @@ fn convert_text_args(
     inputs: &[(String, String)],
 ) -> Result<Map<String, Value>, Map<String, Value>> {
     let mut problems = Map::new();
-    let find = |name: &str| inputs.iter().find(|(n, _)| n == name).map(|(_, v)| RawArg::Text(v));
+    let find = |name: &str| {
+        inputs
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| RawArg::Text(v))
+    };
     let converted = convert(function, find, &mut problems);
     if problems.is_empty() {
         Ok(converted)
@@ -606,8 +663,14 @@ mod tests {
         assert!(err("{").message().starts_with("malformed JSON"));
         assert_eq!(err("[]").message(), "the call body must be a JSON object");
         assert_eq!(err("{}").details().unwrap()["fields"]["fn"], "missing");
-        assert_eq!(err(r#"{"fn": 1}"#).details().unwrap()["fields"]["fn"], "must be a string");
-        assert_eq!(err(r#"{"fn": "f", "args": []}"#).details().unwrap()["fields"]["args"], "must be an object");
+        assert_eq!(
+            err(r#"{"fn": 1}"#).details().unwrap()["fields"]["fn"],
+            "must be a string"
+        );
+        assert_eq!(
+            err(r#"{"fn": "f", "args": []}"#).details().unwrap()["fields"]["args"],
+            "must be an object"
+        );
         let (name, args) = parse_envelope(br#"{"fn": "f"}"#, 32).unwrap();
         assert_eq!((name.as_str(), args.len()), ("f", 0));
     }

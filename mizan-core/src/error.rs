@@ -88,16 +88,32 @@ impl fmt::Display for ErrorCode {
 ///
 /// Server errors (5xx) keep their cause as the [`source`](StdError::source), which is logged
 /// through `tracing` when the response is written and never sent to the client.
-#[derive(Debug, thiserror::Error)]
-#[error("{code}: {message}")]
-pub struct ApiError {
+#[derive(Debug)]
+pub struct ApiError(Box<Inner>);
+
+#[derive(Debug)]
+struct Inner {
     status: StatusCode,
     code: Cow<'static, str>,
     message: Cow<'static, str>,
     details: Option<Value>,
     headers: HeaderMap,
-    #[source]
     source: Option<BoxError>,
+}
+
+impl fmt::Display for ApiError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.0.code, self.0.message)
+    }
+}
+
+impl StdError for ApiError {
+    fn source(&self) -> Option<&(dyn StdError + 'static)> {
+        self.0
+            .source
+            .as_deref()
+            .map(|s| s as &(dyn StdError + 'static))
+    }
 }
 
 impl ApiError {
@@ -116,14 +132,14 @@ impl ApiError {
         code: impl Into<Cow<'static, str>>,
         message: impl Into<Cow<'static, str>>,
     ) -> Self {
-        Self {
+        Self(Box::new(Inner {
             status,
             code: code.into(),
             message: message.into(),
             details: None,
             headers: HeaderMap::new(),
             source: None,
-        }
+        }))
     }
 
     /// An error with one of the protocol's codes and its status.
@@ -153,7 +169,8 @@ impl ApiError {
 
     /// 405 `method_not_allowed`, with an `Allow` header listing `allowed`.
     pub fn method_not_allowed(allowed: &[Method]) -> Self {
-        Self::from_code(ErrorCode::MethodNotAllowed, "method not allowed").with_header(ALLOW, allow_value(allowed))
+        Self::from_code(ErrorCode::MethodNotAllowed, "method not allowed")
+            .with_header(ALLOW, allow_value(allowed))
     }
 
     /// 413 `payload_too_large`, naming the limit.
@@ -171,59 +188,63 @@ impl ApiError {
 
     /// Attaches machine-readable details (for `bad_request`, the offending fields).
     pub fn with_details(mut self, details: Value) -> Self {
-        self.details = Some(details);
+        self.0.details = Some(details);
         self
     }
 
     /// Attaches the cause of this error (kept as [`source`](StdError::source)).
     pub fn with_source(mut self, source: impl Into<BoxError>) -> Self {
-        self.source = Some(source.into());
+        self.0.source = Some(source.into());
         self
     }
 
     /// Adds a header to the error response.
     pub fn with_header(mut self, name: HeaderName, value: HeaderValue) -> Self {
-        self.headers.insert(name, value);
+        self.0.headers.insert(name, value);
         self
     }
 
     /// The HTTP status.
     pub fn status(&self) -> StatusCode {
-        self.status
+        self.0.status
     }
 
     /// The code of the error envelope.
     pub fn code(&self) -> &str {
-        &self.code
+        &self.0.code
     }
 
     /// The human-readable message.
     pub fn message(&self) -> &str {
-        &self.message
+        &self.0.message
     }
 
     /// The details, if any.
     pub fn details(&self) -> Option<&Value> {
-        self.details.as_ref()
+        self.0.details.as_ref()
     }
 
     /// The body of the error envelope as a JSON value (what every transport sends).
     pub fn to_json(&self) -> Value {
         serde_json::json!({
             "error": {
-                "code": self.code,
-                "message": self.message,
-                "details": self.details,
+                "code": self.0.code,
+                "message": self.0.message,
+                "details": self.0.details,
             }
         })
     }
 
     /// Logs a server error with its cause (client errors are not logged).
     pub(crate) fn log(&self) {
-        if self.status.is_server_error() {
-            match &self.source {
-                Some(source) => tracing::error!(code = %self.code, error = %source, cause = ?source, "mizan: request failed"),
-                None => tracing::error!(code = %self.code, message = %self.message, "mizan: request failed"),
+        if self.0.status.is_server_error() {
+            match &self.0.source {
+                Some(source) => {
+                    tracing::error!(code = %self.0.code, error = %source, cause = ?source, "mizan: request failed")
+                }
+                None => {
+                    tracing::error!(code = %self.0.code, message = %self.0.message, "mizan: request failed")
+                }
             }
         }
     }
@@ -235,18 +256,22 @@ impl ApiError {
         self.log();
         let body = serde_json::to_vec(&self.to_json()).unwrap_or_default();
         let mut response = http::Response::new(Bytes::from(body));
-        *response.status_mut() = self.status;
+        *response.status_mut() = self.0.status;
         let headers = response.headers_mut();
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
-        headers.extend(self.headers);
+        headers.extend(self.0.headers);
         response
     }
 }
 
 /// An `Allow` header value listing `methods`.
 pub(crate) fn allow_value(methods: &[Method]) -> HeaderValue {
-    let allow = methods.iter().map(Method::as_str).collect::<Vec<_>>().join(", ");
+    let allow = methods
+        .iter()
+        .map(Method::as_str)
+        .collect::<Vec<_>>()
+        .join(", ");
     // Method names are header-safe tokens.
     HeaderValue::from_str(&allow).unwrap_or(HeaderValue::from_static(""))
 }

@@ -18,7 +18,11 @@ use crate::cache::param_string;
 pub const INVALIDATE_HEADER: &str = "x-mizan-invalidate";
 
 /// Everything but RFC 3986 unreserved characters is percent-encoded in the header.
-const HEADER_ENCODE: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
+const HEADER_ENCODE: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
 
 /// One invalidation target.
 #[derive(Debug, Clone, PartialEq)]
@@ -80,14 +84,24 @@ impl Target {
 impl Serialize for Target {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         match self {
-            Self::Context { context, params: None } => serializer.serialize_str(context),
-            Self::Context { context, params: Some(params) } => {
+            Self::Context {
+                context,
+                params: None,
+            } => serializer.serialize_str(context),
+            Self::Context {
+                context,
+                params: Some(params),
+            } => {
                 let mut map = serializer.serialize_map(Some(2))?;
                 map.serialize_entry("context", context)?;
                 map.serialize_entry("params", params)?;
                 map.end()
             }
-            Self::Function { context, function, params } => {
+            Self::Function {
+                context,
+                function,
+                params,
+            } => {
                 let mut map = serializer.serialize_map(None)?;
                 map.serialize_entry("context", context)?;
                 map.serialize_entry("function", function)?;
@@ -122,7 +136,10 @@ impl PlannedTarget {
             .collect();
         let params = (!params.is_empty()).then_some(params);
         match &self.function {
-            None => Target::Context { context: self.context.clone(), params },
+            None => Target::Context {
+                context: self.context.clone(),
+                params,
+            },
             Some(function) => Target::Function {
                 context: self.context.clone(),
                 function: function.clone(),
@@ -180,11 +197,17 @@ mod tests {
     use serde_json::json;
 
     fn scoped(context: &str, params: Value) -> Target {
-        Target::Context { context: context.into(), params: params.as_object().cloned() }
+        Target::Context {
+            context: context.into(),
+            params: params.as_object().cloned(),
+        }
     }
 
     fn broad(context: &str) -> Target {
-        Target::Context { context: context.into(), params: None }
+        Target::Context {
+            context: context.into(),
+            params: None,
+        }
     }
 
     #[test]
@@ -195,7 +218,12 @@ mod tests {
             params: json!({"user_id": 5}).as_object().cloned(),
         };
         assert_eq!(
-            serde_json::to_value([broad("user"), scoped("user", json!({"user_id": 5})), function]).unwrap(),
+            serde_json::to_value([
+                broad("user"),
+                scoped("user", json!({"user_id": 5})),
+                function
+            ])
+            .unwrap(),
             json!(["user", {"context": "user", "params": {"user_id": 5}},
                    {"context": "user", "function": "user_profile", "params": {"user_id": 5}}])
         );
@@ -210,14 +238,21 @@ mod tests {
             scoped("user", json!({"user_id": 5})),
             broad("notes"),
         ]);
-        assert_eq!(merged, vec![scoped("user", json!({"user_id": 5})), broad("notes")]);
+        assert_eq!(
+            merged,
+            vec![scoped("user", json!({"user_id": 5})), broad("notes")]
+        );
     }
 
     #[test]
     fn header_percent_encodes_names_and_values() {
         let targets = [
             scoped("user", json!({"user_id": 5, "tag": "a,b=c%d é"})),
-            Target::Function { context: "user".into(), function: "f".into(), params: None },
+            Target::Function {
+                context: "user".into(),
+                function: "f".into(),
+                params: None,
+            },
             broad("notifications"),
         ];
         assert_eq!(
@@ -229,9 +264,16 @@ mod tests {
 
     #[test]
     fn resolution_scopes_by_present_non_null_args() {
-        let planned = PlannedTarget { context: "user".into(), function: None, scope: vec!["user_id".into()] };
+        let planned = PlannedTarget {
+            context: "user".into(),
+            function: None,
+            scope: vec!["user_id".into()],
+        };
         let args = json!({"user_id": 5, "name": "x"});
-        assert_eq!(planned.resolve(args.as_object().unwrap()), scoped("user", json!({"user_id": 5})));
+        assert_eq!(
+            planned.resolve(args.as_object().unwrap()),
+            scoped("user", json!({"user_id": 5}))
+        );
         let args = json!({"user_id": null});
         assert_eq!(planned.resolve(args.as_object().unwrap()), broad("user"));
     }

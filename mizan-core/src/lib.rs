@@ -84,7 +84,9 @@ pub use dispatch::{Dispatcher, Routes};
 pub use error::{ApiError, AuthError, BoxError, BuildError, CacheError, Error, ErrorCode};
 pub use identity::{AnonymousIdentity, Identity, IdentitySource};
 pub use invalidation::{Target, INVALIDATE_HEADER};
-pub use registry::{Args, CacheHint, ClientFunction, Function, FunctionBuilder, IntoData, IntoView, Param};
+pub use registry::{
+    Args, CacheHint, ClientFunction, Function, FunctionBuilder, IntoData, IntoView, Param,
+};
 pub use request::Request;
 pub use secret::Secret;
 pub use transport::{CallOutcome, HttpTransport, IpcTransport, Transport};

@@ -29,8 +29,14 @@ pub(crate) fn render(registry: &Registry, mount: &str) -> Bytes {
     for (name, info) in &registry.contexts {
         let members = info.functions.iter().map(|&i| &registry.functions[i]);
         let functions: Vec<Value> = members.clone().map(function_entry).collect();
-        let page_routes: Vec<&str> = members.filter(|f| f.is_view()).filter_map(Function::route).collect();
-        let dynamic = info.params.iter().any(|p| USER_PARAMS.contains(&p.as_str()));
+        let page_routes: Vec<&str> = members
+            .filter(|f| f.is_view())
+            .filter_map(Function::route)
+            .collect();
+        let dynamic = info
+            .params
+            .iter()
+            .any(|p| USER_PARAMS.contains(&p.as_str()));
         contexts.insert(
             name.clone(),
             json!({
@@ -73,7 +79,10 @@ pub(crate) fn render(registry: &Registry, mount: &str) -> Bytes {
 fn function_entry(function: &Function) -> Value {
     let mut entry = Map::new();
     entry.insert("name".into(), json!(function.name()));
-    entry.insert("path".into(), json!(if function.is_view() { "view" } else { "rpc" }));
+    entry.insert(
+        "path".into(),
+        json!(if function.is_view() { "view" } else { "rpc" }),
+    );
     if let Some(route) = function.route() {
         entry.insert("route".into(), json!(route));
     }
@@ -83,7 +92,11 @@ fn function_entry(function: &Function) -> Value {
     Value::Object(entry)
 }
 
-fn add_route_and_privacy(entry: &mut Map<String, Value>, function: &Function, methods: &[http::Method]) {
+fn add_route_and_privacy(
+    entry: &mut Map<String, Value>,
+    function: &Function,
+    methods: &[http::Method],
+) {
     if function.is_private() {
         entry.insert("private".into(), json!(true));
     }

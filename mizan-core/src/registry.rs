@@ -40,7 +40,8 @@ use crate::request::Request;
 /// A boxed, sendable future, as stored handlers return.
 pub(crate) type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
 type DataFn = dyn Fn(Request, Args) -> BoxFuture<Result<Box<RawValue>, ApiError>> + Send + Sync;
-type ViewFn = dyn Fn(Request, Args) -> BoxFuture<Result<http::Response<Bytes>, ApiError>> + Send + Sync;
+type ViewFn =
+    dyn Fn(Request, Args) -> BoxFuture<Result<http::Response<Bytes>, ApiError>> + Send + Sync;
 
 /// The stored handler: data for RPC and bundles, or a whole response for view paths.
 #[derive(Clone)]
@@ -403,7 +404,10 @@ impl FunctionBuilder {
     }
 
     /// Declares a parameter of type `T` (an `Option<_>` makes it optional).
-    pub fn with_param<T: DeserializeOwned + Serialize>(mut self, name: impl Into<Cow<'static, str>>) -> Self {
+    pub fn with_param<T: DeserializeOwned + Serialize>(
+        mut self,
+        name: impl Into<Cow<'static, str>>,
+    ) -> Self {
         self.spec.params.push(Param::new::<T>(name));
         self
     }
@@ -473,10 +477,22 @@ mod tests {
         let id = Param::new::<i64>("user_id");
         assert!(!id.is_optional());
         assert_eq!(id.normalize(RawArg::Text("5")), Ok(Value::from(5)));
-        assert_eq!(id.normalize(RawArg::Json(&Value::from(5))), Ok(Value::from(5)));
-        assert!(id.normalize(RawArg::Json(&Value::from("5"))).is_err(), "JSON is strict");
-        assert!(id.normalize(RawArg::Text("five")).unwrap_err().contains("i64"));
-        assert_eq!(id.normalize(RawArg::Missing).unwrap_err(), "missing required argument");
+        assert_eq!(
+            id.normalize(RawArg::Json(&Value::from(5))),
+            Ok(Value::from(5))
+        );
+        assert!(
+            id.normalize(RawArg::Json(&Value::from("5"))).is_err(),
+            "JSON is strict"
+        );
+        assert!(id
+            .normalize(RawArg::Text("five"))
+            .unwrap_err()
+            .contains("i64"));
+        assert_eq!(
+            id.normalize(RawArg::Missing).unwrap_err(),
+            "missing required argument"
+        );
 
         let folder = Param::new::<String>("folder");
         assert_eq!(folder.normalize(RawArg::Text("5")), Ok(Value::from("5")));

@@ -48,7 +48,13 @@ impl Request {
     /// A request for calling a function directly (tests): anonymous, with no app state.
     pub fn new(request: http::Request<Bytes>) -> Self {
         let (parts, body) = request.into_parts();
-        Self::from_parts(parts, body, Identity::anonymous(), Arc::default(), Vec::new())
+        Self::from_parts(
+            parts,
+            body,
+            Identity::anonymous(),
+            Arc::default(),
+            Vec::new(),
+        )
     }
 
     pub(crate) fn from_parts(

@@ -134,7 +134,10 @@ impl TestResponse {
 
     /// A header as a string.
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.response.headers().get(name).and_then(|v| v.to_str().ok())
+        self.response
+            .headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
     }
 
     /// The raw body.
@@ -154,7 +157,10 @@ impl TestResponse {
 
     /// The `invalidate` list of a call.
     pub fn invalidate(&self) -> Vec<Value> {
-        self.json()["invalidate"].as_array().cloned().unwrap_or_default()
+        self.json()["invalidate"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
     }
 
     /// The `X-Mizan-Invalidate` header.

@@ -125,7 +125,12 @@ impl Mizan {
     /// ));
     /// assert_eq!(&reply[..], br#"{"result":"hi","invalidate":[]}"#);
     /// ```
-    pub async fn call_envelope<T: Transport>(&self, transport: &T, envelope: &[u8], identity: Identity) -> T::Output {
+    pub async fn call_envelope<T: Transport>(
+        &self,
+        transport: &T,
+        envelope: &[u8],
+        identity: Identity,
+    ) -> T::Output {
         let limits = self.inner.limits;
         if envelope.len() > limits.max_body_bytes {
             return transport.encode(Err(ApiError::payload_too_large(limits.max_body_bytes)));
@@ -136,7 +141,14 @@ impl Mizan {
                 let (mut parts, ()) = http::Request::new(()).into_parts();
                 parts.method = http::Method::POST;
                 parts.uri = uri.parse().unwrap_or_default();
-                self.run_call(&name, args, parts, Bytes::copy_from_slice(envelope), identity).await
+                self.run_call(
+                    &name,
+                    args,
+                    parts,
+                    Bytes::copy_from_slice(envelope),
+                    identity,
+                )
+                .await
             }
             Err(err) => Err(err),
         };

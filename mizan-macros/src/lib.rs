@@ -10,12 +10,14 @@
 //! runtime: its name, its options and its parameters, plus a handler that
 //! pulls each parameter out of the call's arguments and invokes the function.
 //!
-//! ```ignore
+//! ```text
 //! #[client(context = "user")]
 //! pub async fn user_profile(req: &Request, user_id: i64) -> Result<UserProfile, ApiError> {
 //!     // ...
 //! }
 //! ```
+//!
+//! (The runnable, doctested examples live in `mizan-core`, which this crate cannot depend on.)
 //!
 //! # Options
 //!
@@ -26,12 +28,12 @@
 //! |---|---|
 //! | `context = "name"`, `context = global` | the function is part of a bundled context |
 //! | `affects = "name"`, `affects = ["a", "b"]` | calling it invalidates these contexts or functions |
-//! | `private` | not exposed in the generated client |
+//! | `private` | no RPC endpoint and no IR entry; still in the invalidation graph and the manifest |
 //! | `route = "/path/{param}/"` | also served at this route |
 //! | `methods = ["POST", "PUT"]` | HTTP methods accepted on the route |
 //! | `auth`, `auth = "required" \| "staff" \| "superuser"`, `auth = path::to_predicate` | access control |
 //! | `websocket` | also callable over the websocket |
-//! | `rev = 3` | revision number of the function's contract |
+//! | `rev = 3` | cache revision: bumping it makes cached bundles of its context unreachable |
 //! | `cache = 60`, `cache = false` | cache lifetime in seconds, or no caching |
 //! | `user_scoped` | cached results are kept per user |
 //! | `crate = some::path` | path of the runtime crate (default: found through Cargo) |

@@ -82,7 +82,9 @@ impl MemoryCache {
     fn lock(&self) -> MutexGuard<'_, BTreeMap<String, Entry>> {
         // A panic while holding the lock leaves the map consistent (every operation is a single
         // map call), so a poisoned lock is safe to keep using.
-        self.entries.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.entries
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     fn make_room(&self, entries: &mut BTreeMap<String, Entry>, now: Instant) {
@@ -132,7 +134,9 @@ impl CacheBackend for MemoryCache {
 
     async fn put(&self, key: &str, value: Bytes, ttl: Duration) -> Result<(), CacheError> {
         let now = self.clock.now();
-        let expires = now.checked_add(ttl).unwrap_or(now + Duration::from_secs(86_400 * 365));
+        let expires = now
+            .checked_add(ttl)
+            .unwrap_or(now + Duration::from_secs(86_400 * 365));
         let mut entries = self.lock();
         if !entries.contains_key(key) {
             self.make_room(&mut entries, now);
@@ -143,20 +147,29 @@ impl CacheBackend for MemoryCache {
 
     async fn delete(&self, key: &str) -> Result<bool, CacheError> {
         let now = self.clock.now();
-        Ok(self.lock().remove(key).is_some_and(|entry| entry.expires > now))
+        Ok(self
+            .lock()
+            .remove(key)
+            .is_some_and(|entry| entry.expires > now))
     }
 
     async fn delete_by_prefix(&self, prefix: &str) -> Result<u64, CacheError> {
         let now = self.clock.now();
         let mut entries = self.lock();
         let keys: Vec<String> = entries
-            .range::<str, _>((std::ops::Bound::Included(prefix), std::ops::Bound::Unbounded))
+            .range::<str, _>((
+                std::ops::Bound::Included(prefix),
+                std::ops::Bound::Unbounded,
+            ))
             .take_while(|(key, _)| key.starts_with(prefix))
             .map(|(key, _)| key.clone())
             .collect();
         let mut live = 0;
         for key in keys {
-            if entries.remove(&key).is_some_and(|entry| entry.expires > now) {
+            if entries
+                .remove(&key)
+                .is_some_and(|entry| entry.expires > now)
+            {
                 live += 1;
             }
         }
@@ -187,8 +200,14 @@ mod tests {
         let clock = ManualClock::new();
         let cache = MemoryCache::new().with_clock(clock.clone());
         block_on(async {
-            cache.put("a", Bytes::from_static(b"1"), Duration::from_secs(10)).await.unwrap();
-            assert_eq!(cache.get("a").await.unwrap(), Some(Bytes::from_static(b"1")));
+            cache
+                .put("a", Bytes::from_static(b"1"), Duration::from_secs(10))
+                .await
+                .unwrap();
+            assert_eq!(
+                cache.get("a").await.unwrap(),
+                Some(Bytes::from_static(b"1"))
+            );
             clock.advance(Duration::from_secs(9));
             assert!(cache.get("a").await.unwrap().is_some());
             clock.advance(Duration::from_secs(1));
@@ -200,8 +219,17 @@ mod tests {
     fn delete_by_prefix_is_literal_and_exact() {
         let cache = MemoryCache::new();
         block_on(async {
-            for key in ["ctx:user:1", "ctx:user:2", "ctx:user_x:1", "ctx:u*:1", "ctx:users"] {
-                cache.put(key, Bytes::new(), Duration::from_secs(60)).await.unwrap();
+            for key in [
+                "ctx:user:1",
+                "ctx:user:2",
+                "ctx:user_x:1",
+                "ctx:u*:1",
+                "ctx:users",
+            ] {
+                cache
+                    .put(key, Bytes::new(), Duration::from_secs(60))
+                    .await
+                    .unwrap();
             }
             assert_eq!(cache.delete_by_prefix("ctx:user:").await.unwrap(), 2);
             assert_eq!(cache.delete_by_prefix("ctx:u*").await.unwrap(), 1);
@@ -215,10 +243,16 @@ mod tests {
         let cache = MemoryCache::new().with_capacity(10);
         block_on(async {
             for i in 0..25 {
-                cache.put(&format!("k{i:02}"), Bytes::new(), Duration::from_secs(60)).await.unwrap();
+                cache
+                    .put(&format!("k{i:02}"), Bytes::new(), Duration::from_secs(60))
+                    .await
+                    .unwrap();
             }
         });
         assert!(cache.len() <= 10, "{}", cache.len());
-        assert!(block_on(cache.get("k24")).unwrap().is_some(), "the newest entry stays");
+        assert!(
+            block_on(cache.get("k24")).unwrap().is_some(),
+            "the newest entry stays"
+        );
     }
 }

@@ -78,7 +78,9 @@ impl OriginCache {
             secret,
             max_ttl,
             dirty: Mutex::default(),
-            epoch_seed: std::collections::hash_map::RandomState::new().build_hasher().finish(),
+            epoch_seed: std::collections::hash_map::RandomState::new()
+                .build_hasher()
+                .finish(),
             epoch_counter: AtomicU64::new(0),
         }
     }
@@ -118,11 +120,17 @@ impl OriginCache {
 
     fn scoped_epoch_key(&self, context: &str, values: &ParamStrings) -> String {
         let message = key_message(context, values, None, 0);
-        format!("gen:{context}:{}", hmac_hex(self.secret.expose(), message.as_bytes()))
+        format!(
+            "gen:{context}:{}",
+            hmac_hex(self.secret.expose(), message.as_bytes())
+        )
     }
 
     fn is_dirty(&self, context: &str) -> bool {
-        self.dirty.lock().unwrap_or_else(|p| p.into_inner()).contains(context)
+        self.dirty
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(context)
     }
 
     fn set_dirty(&self, context: &str, dirty: bool) {
@@ -167,7 +175,13 @@ impl OriginCache {
     }
 
     /// Stores a bundle computed after `stamp` was read.
-    pub(crate) async fn store(&self, plan: &FetchPlan, stamp: Stamp, bundle: &Bytes, ttl: Duration) {
+    pub(crate) async fn store(
+        &self,
+        plan: &FetchPlan,
+        stamp: Stamp,
+        bundle: &Bytes,
+        ttl: Duration,
+    ) {
         let mut value = BytesMut::with_capacity(4 + stamp.0.len() + bundle.len());
         value.put_u32(stamp.0.len() as u32);
         value.put_slice(&stamp.0);
@@ -194,7 +208,11 @@ impl OriginCache {
             }
         }
         let cleanup = match scope {
-            None => self.backend.delete_by_prefix(&format!("ctx:{context}:")).await.map(drop),
+            None => self
+                .backend
+                .delete_by_prefix(&format!("ctx:{context}:"))
+                .await
+                .map(drop),
             Some(values) => {
                 let key = derive_cache_key(self.secret.expose(), context, values, None, rev);
                 self.backend.delete(&key).await.map(drop)
@@ -265,7 +283,10 @@ mod tests {
     }
 
     fn params(pairs: &[(&str, &str)]) -> ParamStrings {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     const TTL: Duration = Duration::from_secs(60);
@@ -278,16 +299,29 @@ mod tests {
         block_on(async {
             let plan = cache.plan("user", &p, None, 0, &scopes);
             // The fetch reads its stamp, then executes (reading old data)...
-            let Lookup::Miss(Some(stamp)) = cache.lookup(&plan).await else { panic!("miss") };
+            let Lookup::Miss(Some(stamp)) = cache.lookup(&plan).await else {
+                panic!("miss")
+            };
             // ...meanwhile a scoped mutation commits and invalidates...
-            cache.invalidate("user", Some(&params(&[("user_id", "5")])), 0).await;
+            cache
+                .invalidate("user", Some(&params(&[("user_id", "5")])), 0)
+                .await;
             // ...and only then does the fetch store its old bundle.
-            cache.store(&plan, stamp, &Bytes::from_static(b"old"), TTL).await;
-            assert!(matches!(cache.lookup(&plan).await, Lookup::Miss(Some(_))), "old bundle served");
+            cache
+                .store(&plan, stamp, &Bytes::from_static(b"old"), TTL)
+                .await;
+            assert!(
+                matches!(cache.lookup(&plan).await, Lookup::Miss(Some(_))),
+                "old bundle served"
+            );
 
             // A fetch after the mutation stores a bundle that is served.
-            let Lookup::Miss(Some(stamp)) = cache.lookup(&plan).await else { panic!("miss") };
-            cache.store(&plan, stamp, &Bytes::from_static(b"new"), TTL).await;
+            let Lookup::Miss(Some(stamp)) = cache.lookup(&plan).await else {
+                panic!("miss")
+            };
+            cache
+                .store(&plan, stamp, &Bytes::from_static(b"new"), TTL)
+                .await;
             assert!(matches!(cache.lookup(&plan).await, Lookup::Hit(b) if b == "new"));
         });
     }
@@ -298,20 +332,42 @@ mod tests {
         let scopes = vec![vec!["user_id".to_owned()]];
         block_on(async {
             let mut plans = Vec::new();
-            for (uid, tab, user) in [("5", "a", Some("1")), ("5", "b", None), ("6", "a", Some("1"))] {
-                let plan = cache.plan("user", &params(&[("user_id", uid), ("tab", tab)]), user, 0, &scopes);
-                let Lookup::Miss(Some(stamp)) = cache.lookup(&plan).await else { panic!() };
-                cache.store(&plan, stamp, &Bytes::from_static(b"x"), TTL).await;
+            for (uid, tab, user) in [
+                ("5", "a", Some("1")),
+                ("5", "b", None),
+                ("6", "a", Some("1")),
+            ] {
+                let plan = cache.plan(
+                    "user",
+                    &params(&[("user_id", uid), ("tab", tab)]),
+                    user,
+                    0,
+                    &scopes,
+                );
+                let Lookup::Miss(Some(stamp)) = cache.lookup(&plan).await else {
+                    panic!()
+                };
+                cache
+                    .store(&plan, stamp, &Bytes::from_static(b"x"), TTL)
+                    .await;
                 assert!(matches!(cache.lookup(&plan).await, Lookup::Hit(_)));
                 plans.push(plan);
             }
-            cache.invalidate("user", Some(&params(&[("user_id", "5")])), 0).await;
+            cache
+                .invalidate("user", Some(&params(&[("user_id", "5")])), 0)
+                .await;
             assert!(matches!(cache.lookup(&plans[0]).await, Lookup::Miss(_)));
             assert!(matches!(cache.lookup(&plans[1]).await, Lookup::Miss(_)));
-            assert!(matches!(cache.lookup(&plans[2]).await, Lookup::Hit(_)), "user 6 untouched");
+            assert!(
+                matches!(cache.lookup(&plans[2]).await, Lookup::Hit(_)),
+                "user 6 untouched"
+            );
 
             cache.invalidate("user", None, 0).await;
-            assert!(matches!(cache.lookup(&plans[2]).await, Lookup::Miss(_)), "broad covers all");
+            assert!(
+                matches!(cache.lookup(&plans[2]).await, Lookup::Miss(_)),
+                "broad covers all"
+            );
         });
     }
 
@@ -321,10 +377,16 @@ mod tests {
         let scopes = vec![vec!["user_id".to_owned()]];
         block_on(async {
             let plan = cache.plan("user", &params(&[]), None, 0, &scopes);
-            let Lookup::Miss(Some(stamp)) = cache.lookup(&plan).await else { panic!() };
-            cache.store(&plan, stamp, &Bytes::from_static(b"all users"), TTL).await;
+            let Lookup::Miss(Some(stamp)) = cache.lookup(&plan).await else {
+                panic!()
+            };
+            cache
+                .store(&plan, stamp, &Bytes::from_static(b"all users"), TTL)
+                .await;
             assert!(matches!(cache.lookup(&plan).await, Lookup::Hit(_)));
-            cache.invalidate("user", Some(&params(&[("user_id", "9")])), 0).await;
+            cache
+                .invalidate("user", Some(&params(&[("user_id", "9")])), 0)
+                .await;
             assert!(matches!(cache.lookup(&plan).await, Lookup::Miss(_)));
         });
     }
