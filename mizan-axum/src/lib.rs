@@ -37,7 +37,8 @@ where
 {
     let routes = dispatcher.routes();
     let service = MizanService::new(dispatcher);
-    let mut router = Router::new().route_service(&format!("{}{{*rest}}", routes.mount), service.clone());
+    let mut router =
+        Router::new().route_service(&format!("{}{{*rest}}", routes.mount), service.clone());
     for view in &routes.views {
         router = router.route_service(view, service.clone());
     }

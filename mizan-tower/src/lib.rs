@@ -83,7 +83,11 @@ where
         Box::pin(async move {
             let (parts, body) = request.into_parts();
             let response = match read_body(body, dispatcher.body_limit()).await {
-                Ok(bytes) => dispatcher.dispatch(http::Request::from_parts(parts, bytes)).await,
+                Ok(bytes) => {
+                    dispatcher
+                        .dispatch(http::Request::from_parts(parts, bytes))
+                        .await
+                }
                 Err(err) => err.into_response(),
             };
             Ok(response.map(Full::new))
@@ -144,14 +148,20 @@ mod tests {
 
     #[test]
     fn serves_calls_over_any_body() {
-        let response = call(&mut service(1024), r#"{"fn":"echo","args":{"message":"hi"}}"#);
+        let response = call(
+            &mut service(1024),
+            r#"{"fn":"echo","args":{"message":"hi"}}"#,
+        );
         assert_eq!(response.status(), 200);
         assert_eq!(body(response), r#"{"result":"hi","invalidate":[]}"#);
     }
 
     #[test]
     fn refuses_bodies_over_the_limit_with_413() {
-        let response = call(&mut service(16), r#"{"fn":"echo","args":{"message":"a long message"}}"#);
+        let response = call(
+            &mut service(16),
+            r#"{"fn":"echo","args":{"message":"a long message"}}"#,
+        );
         assert_eq!(response.status(), 413);
         assert_eq!(response.headers()["cache-control"], "no-store");
         assert!(body(response).starts_with(br#"{"error":{"code":"payload_too_large""#));
