@@ -8,6 +8,7 @@
 //! |---|---|---|
 //! | `tower` | yes | [`tower`](mod@crate::tower): serve a `Dispatcher` as a `tower::Service` (plain hyper, any tower stack) |
 //! | `axum` | yes | [`axum`](mod@crate::axum): mount Mizan into an axum `Router` (enables `tower`) |
+//! | `actix` | no | `actix`: mount Mizan into an actix-web `App` ([`mizan-actix`](https://docs.rs/mizan-actix)) |
 
 pub use mizan_core::*;
 
@@ -21,4 +22,10 @@ pub mod tower {
 #[cfg(feature = "axum")]
 pub mod axum {
     pub use mizan_axum::*;
+}
+
+/// The actix-web adapter (`mizan-actix`).
+#[cfg(feature = "actix")]
+pub mod actix {
+    pub use mizan_actix::*;
 }

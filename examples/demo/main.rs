@@ -5,7 +5,7 @@
 //! MIZAN_ADAPTER=tower MIZAN_ADDR=127.0.0.1:9000 cargo run --example demo
 //! ```
 //!
-//! Environment: `MIZAN_ADDR` (default `127.0.0.1:8000`), `MIZAN_ADAPTER` (`axum` default,
+//! Environment: `MIZAN_ADDR` (default `127.0.0.1:8000`), `MIZAN_ADAPTER` (`axum` default, `actix`,
 //! `tower`), `MIZAN_CACHE_SECRET` (a development default is used, and said so, when unset).
 
 mod app;

@@ -1,6 +1,7 @@
 //! Serving a dispatcher on a listener, with each adapter (shared by the demo and the tests).
 
 use std::io;
+use std::sync::Arc;
 
 use mizan::Dispatcher;
 use tokio::net::TcpListener;
@@ -12,17 +13,20 @@ pub(crate) enum Adapter {
     Axum,
     /// `mizan-tower` on plain hyper (http1), one task per connection.
     Tower,
+    /// `mizan-actix` on actix-web's `HttpServer`, on its own runtime (a dedicated thread).
+    Actix,
 }
 
 impl Adapter {
     /// Every adapter, for tests that run against each.
-    pub(crate) const ALL: [Adapter; 2] = [Adapter::Axum, Adapter::Tower];
+    pub(crate) const ALL: [Adapter; 3] = [Adapter::Axum, Adapter::Tower, Adapter::Actix];
 
     /// The adapter's name, as `MIZAN_ADAPTER` spells it.
     pub(crate) fn name(self) -> &'static str {
         match self {
             Self::Axum => "axum",
             Self::Tower => "tower",
+            Self::Actix => "actix",
         }
     }
 
@@ -55,6 +59,42 @@ impl Adapter {
                     });
                 }
             }
+            Self::Actix => serve_actix(listener, dispatcher).await,
         }
     }
+}
+
+/// actix-web runs its own runtime: the server lives on a thread of its own and is stopped when
+/// the returned future is dropped.
+async fn serve_actix<D: Dispatcher>(listener: TcpListener, dispatcher: D) -> io::Result<()> {
+    struct StopOnDrop(actix_web::dev::ServerHandle);
+    impl Drop for StopOnDrop {
+        fn drop(&mut self) {
+            // Sends the stop command now; waiting for it is not needed.
+            drop(self.0.stop(false));
+        }
+    }
+
+    let listener = listener.into_std()?;
+    let dispatcher = Arc::new(dispatcher);
+    let (handle_tx, handle_rx) = tokio::sync::oneshot::channel();
+    let (done_tx, done_rx) = tokio::sync::oneshot::channel();
+    std::thread::spawn(move || {
+        let result = actix_web::rt::System::new().block_on(async move {
+            let server = actix_web::HttpServer::new(move || {
+                actix_web::App::new().configure(mizan_actix::configure(Arc::clone(&dispatcher)))
+            })
+            .workers(2)
+            .listen(listener)?
+            .run();
+            let _ = handle_tx.send(server.handle());
+            server.await
+        });
+        let _ = done_tx.send(result);
+    });
+    let _stop = match handle_rx.await {
+        Ok(handle) => StopOnDrop(handle),
+        Err(_) => return done_rx.await.unwrap_or(Ok(())),
+    };
+    done_rx.await.unwrap_or(Ok(()))
 }

@@ -1,0 +1,169 @@
+//! Mount Mizan into an [actix-web](https://docs.rs/actix-web) `App`.
+//!
+//! [`configure`] registers the protocol endpoints under the app's mount point and each
+//! view-path function at its route; use it with `App::configure`. Requests run on actix's own
+//! runtime: the adapter reads the payload (stopping at the dispatcher's body limit with 413),
+//! converts actix's request into an `http::Request<Bytes>`, and the core's response back.
+//!
+//! ```no_run
+//! use actix_web::{App, HttpServer};
+//! use mizan_core::Mizan;
+//!
+//! # async fn serve() -> std::io::Result<()> {
+//! let app = Mizan::builder().build().expect("valid app");
+//! HttpServer::new(move || App::new().configure(mizan_actix::configure(app.clone())))
+//!     .bind("127.0.0.1:8000")?
+//!     .run()
+//!     .await
+//! # }
+//! ```
+//!
+//! # Passing values from actix middleware to functions
+//!
+//! actix keeps its own request extensions, which cannot be enumerated. A middleware that wants a
+//! function to see a value inserts it into an `http::Extensions` stored in the actix request's
+//! extensions; the adapter copies that map into the `http::Request` the core receives, where
+//! `Request::extensions()` finds it:
+//!
+//! ```
+//! use actix_web::HttpMessage;
+//!
+//! #[derive(Clone)]
+//! struct TraceId(u64);
+//!
+//! fn tag(req: &actix_web::dev::ServiceRequest) {
+//!     let mut extensions = req.extensions_mut();
+//!     let map = extensions.get_mut::<http::Extensions>();
+//!     match map {
+//!         Some(map) => { map.insert(TraceId(7)); }
+//!         None => {
+//!             let mut map = http::Extensions::new();
+//!             map.insert(TraceId(7));
+//!             extensions.insert(map);
+//!         }
+//!     }
+//! }
+//! # let _ = tag;
+//! ```
+
+use std::sync::Arc;
+
+use actix_web::http::StatusCode;
+use actix_web::web::{self, Payload, ServiceConfig};
+use actix_web::{HttpMessage, HttpRequest, HttpResponse};
+use bytes::{Bytes, BytesMut};
+use futures_util::StreamExt;
+use mizan_core::{ApiError, Dispatcher};
+
+pub use mizan_core;
+
+/// Registers `dispatcher` on an actix `App` or scope: `{mount}{rest:.*}` and every view route.
+pub fn configure<D: Dispatcher>(dispatcher: D) -> impl FnOnce(&mut ServiceConfig) {
+    let dispatcher = Arc::new(dispatcher);
+    move |config: &mut ServiceConfig| {
+        let routes = dispatcher.routes();
+        let mut paths = vec![format!("{}{{rest:.*}}", routes.mount)];
+        paths.extend(routes.views.iter().map(|view| actix_pattern(view)));
+        for path in paths {
+            let dispatcher = Arc::clone(&dispatcher);
+            config.route(
+                &path,
+                web::route().to(move |req: HttpRequest, payload: Payload| {
+                    let dispatcher = Arc::clone(&dispatcher);
+                    async move { handle(dispatcher.as_ref(), req, payload).await }
+                }),
+            );
+        }
+    }
+}
+
+/// Handles one actix request with `dispatcher`.
+pub async fn handle<D: Dispatcher + ?Sized>(
+    dispatcher: &D,
+    req: HttpRequest,
+    payload: Payload,
+) -> HttpResponse {
+    let response = match read_payload(payload, dispatcher.body_limit()).await {
+        Ok(body) => match to_http_request(&req, body) {
+            Ok(request) => dispatcher.dispatch(request).await,
+            Err(err) => err.into_response(),
+        },
+        Err(err) => err.into_response(),
+    };
+    from_http_response(response)
+}
+
+/// Reads the payload, refusing (413) as soon as it grows past `limit` bytes.
+async fn read_payload(mut payload: Payload, limit: usize) -> Result<Bytes, ApiError> {
+    let mut body = BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk
+            .map_err(|e| ApiError::bad_request("could not read the request body").with_source(e))?;
+        if body.len() + chunk.len() > limit {
+            return Err(ApiError::payload_too_large(limit));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body.freeze())
+}
+
+/// actix speaks `http` 0.2, the core `http` 1: the head is carried over by names and bytes.
+fn to_http_request(req: &HttpRequest, body: Bytes) -> Result<http::Request<Bytes>, ApiError> {
+    let mut builder = http::Request::builder()
+        .method(req.method().as_str())
+        .uri(req.uri().to_string());
+    for (name, value) in req.headers() {
+        builder = builder.header(name.as_str(), value.as_bytes());
+    }
+    let mut request = builder
+        .body(body)
+        .map_err(|e| ApiError::bad_request("malformed request head").with_source(e))?;
+    if let Some(extensions) = req.extensions().get::<http::Extensions>() {
+        request.extensions_mut().extend(extensions.clone());
+    }
+    Ok(request)
+}
+
+fn from_http_response(response: http::Response<Bytes>) -> HttpResponse {
+    let (parts, body) = response.into_parts();
+    let status =
+        StatusCode::from_u16(parts.status.as_u16()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut builder = HttpResponse::build(status);
+    for (name, value) in &parts.headers {
+        builder.append_header((name.as_str(), value.as_bytes()));
+    }
+    builder.body(body)
+}
+
+/// matchit's catch-all `{*name}` is actix's `{name:.*}`; `{name}` is the same in both.
+fn actix_pattern(route: &str) -> String {
+    let mut out = String::with_capacity(route.len() + 4);
+    let mut rest = route;
+    while let Some(start) = rest.find("{*") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        let Some(end) = after.find('}') else {
+            out.push_str(&rest[start..]);
+            return out;
+        };
+        out.push('{');
+        out.push_str(&after[..end]);
+        out.push_str(":.*}");
+        rest = &after[end + 1..];
+    }
+    out.push_str(rest);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::actix_pattern;
+
+    #[test]
+    fn route_patterns_translate_to_actix() {
+        assert_eq!(actix_pattern("/profile/{user_id}/"), "/profile/{user_id}/");
+        assert_eq!(actix_pattern("/files/{*path}"), "/files/{path:.*}");
+        assert_eq!(actix_pattern("/a/{x}/b/{*rest}"), "/a/{x}/b/{rest:.*}");
+        assert_eq!(actix_pattern("/odd/{*open"), "/odd/{*open");
+    }
+}
