@@ -654,3 +654,38 @@ async fn concurrent_fetches_never_see_data_older_than_a_returned_mutation() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn framework_middleware_composes_and_its_extensions_reach_functions() {
+    each_adapter(|s| async move {
+        let name = s.adapter.name();
+        let reply = s.call(None, "served_by", json!({})).await;
+        assert_eq!(
+            reply.json()["result"],
+            name,
+            "the middleware's extension reached the function"
+        );
+        assert_eq!(
+            reply.header("x-served-by"),
+            Some(name),
+            "the middleware's header is on the response"
+        );
+        // Middleware wraps errors and view routes just the same.
+        let reply = s
+            .send(Method::GET, "/api/mizan/ctx/nope/", &[], Vec::new())
+            .await;
+        assert_eq!(
+            (reply.status, reply.header("x-served-by")),
+            (StatusCode::NOT_FOUND, Some(name))
+        );
+        let reply = s.send(Method::GET, "/profile/1/", &[], Vec::new()).await;
+        assert_eq!(
+            (reply.status, reply.header("x-served-by")),
+            (StatusCode::OK, Some(name))
+        );
+        // Paths outside the mount and the view routes belong to the host app: 404 everywhere.
+        let reply = s.send(Method::GET, "/not-mizan/", &[], Vec::new()).await;
+        assert_eq!(reply.status, StatusCode::NOT_FOUND, "{name}");
+    })
+    .await;
+}

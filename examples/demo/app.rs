@@ -398,6 +398,16 @@ pub(crate) async fn add_note(
 
 // ---- Standalone and guarded ----
 
+/// Which adapter served the request, as its middleware recorded it in the request extensions.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ServedBy(pub(crate) &'static str);
+
+/// Reports what the adapter's middleware put in the request extensions.
+#[client]
+pub(crate) async fn served_by(req: &Request) -> Result<Option<&'static str>, ApiError> {
+    Ok(req.extensions().get::<ServedBy>().map(|s| s.0))
+}
+
 /// Returns its argument.
 #[client]
 pub(crate) async fn echo(message: String) -> Result<String, ApiError> {
@@ -522,6 +532,7 @@ pub(crate) fn builder() -> MizanBuilder {
         .register::<add_item>()
         .register::<add_note>()
         .register::<echo>()
+        .register::<served_by>()
         .register::<secret>()
         .register::<admin_action>()
         .register::<root_action>()

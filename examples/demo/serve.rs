@@ -1,10 +1,22 @@
 //! Serving a dispatcher on a listener, with each adapter (shared by the demo and the tests).
+//!
+//! Each adapter runs behind ordinary middleware of its framework: request tracing, a response
+//! header (`x-served-by`), and a request extension ([`ServedBy`]) that the `served_by` function
+//! reads, which shows that what middleware inserts reaches a function's `Request`.
 
 use std::io;
 use std::sync::Arc;
 
+use mizan::http::{HeaderName, HeaderValue};
 use mizan::Dispatcher;
 use tokio::net::TcpListener;
+use tower_http::add_extension::AddExtensionLayer;
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::app::ServedBy;
+
+const SERVED_BY: &str = "x-served-by";
 
 /// The adapters the demo can run on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,9 +54,19 @@ impl Adapter {
         dispatcher: D,
     ) -> io::Result<()> {
         match self {
-            Self::Axum => axum::serve(listener, mizan::axum::router::<_, ()>(dispatcher)).await,
+            Self::Axum => {
+                let router = mizan::axum::router::<_, ()>(dispatcher)
+                    .layer(AddExtensionLayer::new(ServedBy("axum")))
+                    .layer(served_by_header("axum"))
+                    .layer(TraceLayer::new_for_http());
+                axum::serve(listener, router).await
+            }
             Self::Tower => {
-                let service = mizan::tower::MizanService::new(dispatcher);
+                let service = tower::ServiceBuilder::new()
+                    .layer(TraceLayer::new_for_http())
+                    .layer(served_by_header("tower"))
+                    .layer(AddExtensionLayer::new(ServedBy("tower")))
+                    .service(mizan::tower::MizanService::new(dispatcher));
                 loop {
                     let (stream, _) = listener.accept().await?;
                     let service = hyper_util::service::TowerToHyperService::new(service.clone());
@@ -62,6 +84,25 @@ impl Adapter {
             Self::Actix => serve_actix(listener, dispatcher).await,
         }
     }
+}
+
+fn served_by_header(adapter: &'static str) -> SetResponseHeaderLayer<HeaderValue> {
+    SetResponseHeaderLayer::overriding(
+        HeaderName::from_static(SERVED_BY),
+        HeaderValue::from_static(adapter),
+    )
+}
+
+/// actix middleware: records [`ServedBy`] where the adapter looks for extensions.
+async fn tag_actix_request(
+    req: actix_web::dev::ServiceRequest,
+    next: actix_web::middleware::Next<impl actix_web::body::MessageBody>,
+) -> Result<actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>, actix_web::Error> {
+    use actix_web::HttpMessage;
+    let mut extensions = mizan::http::Extensions::new();
+    extensions.insert(ServedBy("actix"));
+    req.extensions_mut().insert(extensions);
+    next.call(req).await
 }
 
 /// actix-web runs its own runtime: the server lives on a thread of its own and is stopped when
@@ -82,7 +123,11 @@ async fn serve_actix<D: Dispatcher>(listener: TcpListener, dispatcher: D) -> io:
     std::thread::spawn(move || {
         let result = actix_web::rt::System::new().block_on(async move {
             let server = actix_web::HttpServer::new(move || {
-                actix_web::App::new().configure(mizan_actix::configure(Arc::clone(&dispatcher)))
+                actix_web::App::new()
+                    .wrap(actix_web::middleware::from_fn(tag_actix_request))
+                    .wrap(actix_web::middleware::DefaultHeaders::new().add((SERVED_BY, "actix")))
+                    .wrap(actix_web::middleware::Logger::default())
+                    .configure(mizan_actix::configure(Arc::clone(&dispatcher)))
             })
             .workers(2)
             .listen(listener)?
