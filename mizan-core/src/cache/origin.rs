@@ -25,8 +25,15 @@
 //! (extra params, per-user entries) are unreachable and expire with their TTL, which is never
 //! longer than an epoch's.
 //!
+//! A missing epoch is never taken as a known state: the backend may have evicted it after a
+//! mutation wrote it. A fetch that finds one missing writes a fresh epoch before executing and
+//! stamps with that, so nothing stored earlier can match.
+//!
 //! When writing an epoch fails, the context is marked dirty in this process: its reads skip the
-//! cache (execute, do not store) until a broad epoch write succeeds, retried on each read.
+//! cache (execute, do not store), and every cache operation of this process first retries a
+//! broad epoch write for each dirty context. Known limit: another process sharing the backend
+//! does not learn of the lost purge until this process's retry succeeds; until then it may serve
+//! the pre-mutation bundle.
 
 use std::collections::{BTreeMap, HashSet};
 use std::hash::{BuildHasher, Hasher};
@@ -142,13 +149,27 @@ impl OriginCache {
         }
     }
 
+    /// Retries the broad epoch write of every context whose purge was lost.
+    async fn flush_dirty(&self) {
+        let dirty: Vec<String> = {
+            let set = self.dirty.lock().unwrap_or_else(|p| p.into_inner());
+            if set.is_empty() {
+                return;
+            }
+            set.iter().cloned().collect()
+        };
+        for context in dirty {
+            if self.write_epoch(&format!("gen:{context}")).await.is_some() {
+                self.set_dirty(&context, false);
+            }
+        }
+    }
+
     /// Reads the entry and the current epochs.
     pub(crate) async fn lookup(&self, plan: &FetchPlan) -> Lookup {
+        self.flush_dirty().await;
         if self.is_dirty(&plan.context) {
-            // A purge was lost: skip the cache until a broad epoch write succeeds.
-            if self.write_epoch(&format!("gen:{}", plan.context)).await {
-                self.set_dirty(&plan.context, false);
-            }
+            // A purge is still lost: skip the cache.
             return Lookup::Miss(None);
         }
         let mut keys = Vec::with_capacity(1 + plan.epoch_keys.len());
@@ -167,7 +188,19 @@ impl OriginCache {
         };
         let mut values = values.into_iter();
         let entry = values.next().flatten();
-        let stamp = Stamp::from_epochs(values);
+        let mut epochs = Vec::with_capacity(plan.epoch_keys.len());
+        for (key, epoch) in plan.epoch_keys.iter().zip(values) {
+            match epoch {
+                Some(epoch) => epochs.push(epoch),
+                // Missing (never written, or evicted after a mutation): start a new epoch, so
+                // that no entry stored before can match.
+                None => match self.write_epoch(key).await {
+                    Some(epoch) => epochs.push(epoch),
+                    None => return Lookup::Miss(None),
+                },
+            }
+        }
+        let stamp = Stamp::from_epochs(epochs);
         match entry.and_then(|entry| split_entry(&entry)) {
             Some((stored, bundle)) if stored == stamp.0 => Lookup::Hit(bundle),
             _ => Lookup::Miss(Some(stamp)),
@@ -195,6 +228,7 @@ impl OriginCache {
     /// Makes every entry that `scope` of `context` covers unreachable, then deletes what can be
     /// deleted exactly. `scope` is `None` for a broad target.
     pub(crate) async fn invalidate(&self, context: &str, scope: Option<&ParamStrings>, rev: u64) {
+        self.flush_dirty().await;
         let epoch_keys = match scope {
             None => vec![format!("gen:{context}")],
             Some(values) => vec![
@@ -203,7 +237,7 @@ impl OriginCache {
             ],
         };
         for key in epoch_keys {
-            if !self.write_epoch(&key).await {
+            if self.write_epoch(&key).await.is_none() {
                 self.set_dirty(context, true);
             }
         }
@@ -224,15 +258,15 @@ impl OriginCache {
         }
     }
 
-    /// Writes a fresh epoch value; whether it succeeded.
-    async fn write_epoch(&self, key: &str) -> bool {
+    /// Writes a fresh epoch value; the value, if the write succeeded.
+    async fn write_epoch(&self, key: &str) -> Option<Bytes> {
         let n = self.epoch_counter.fetch_add(1, Ordering::Relaxed);
         let epoch = Bytes::from(format!("{:016x}{n:x}", self.epoch_seed));
-        match self.backend.put(key, epoch, self.max_ttl).await {
-            Ok(()) => true,
+        match self.backend.put(key, epoch.clone(), self.max_ttl).await {
+            Ok(()) => Some(epoch),
             Err(err) => {
-                tracing::warn!(key, error = %err, "mizan: cache epoch write failed; context marked dirty");
-                false
+                tracing::warn!(key, error = %err, "mizan: cache epoch write failed");
+                None
             }
         }
     }
@@ -246,18 +280,8 @@ fn names_epoch_key<'a>(context: &str, names: impl Iterator<Item = &'a str>) -> S
 }
 
 impl Stamp {
-    fn from_epochs(epochs: impl Iterator<Item = Option<Bytes>>) -> Self {
-        let mut stamp = Vec::new();
-        for (i, epoch) in epochs.enumerate() {
-            if i > 0 {
-                stamp.push(b',');
-            }
-            match epoch {
-                Some(epoch) => stamp.extend_from_slice(&epoch),
-                None => stamp.push(b'-'),
-            }
-        }
-        Self(stamp)
+    fn from_epochs(epochs: Vec<Bytes>) -> Self {
+        Self(epochs.join(&b","[..]))
     }
 }
 
@@ -368,6 +392,31 @@ mod tests {
                 matches!(cache.lookup(&plans[2]).await, Lookup::Miss(_)),
                 "broad covers all"
             );
+        });
+    }
+
+    #[test]
+    fn an_evicted_epoch_never_makes_an_old_entry_current_again() {
+        let backend = Arc::new(MemoryCache::new());
+        let cache = OriginCache::new(backend.clone(), Secret::new("0123456789abcdef-cache"), TTL);
+        block_on(async {
+            let plan = cache.plan("catalog", &params(&[]), None, 0, &[]);
+            let Lookup::Miss(Some(stamp)) = cache.lookup(&plan).await else {
+                panic!()
+            };
+            cache
+                .store(&plan, stamp, &Bytes::from_static(b"old"), TTL)
+                .await;
+            cache.invalidate("catalog", None, 0).await;
+            // The purge of the entry was lost, and then the epoch was evicted.
+            let Lookup::Miss(Some(stamp)) = cache.lookup(&plan).await else {
+                panic!()
+            };
+            cache
+                .store(&plan, stamp, &Bytes::from_static(b"old again"), TTL)
+                .await;
+            backend.delete_by_prefix("gen:").await.unwrap();
+            assert!(matches!(cache.lookup(&plan).await, Lookup::Miss(Some(_))));
         });
     }
 
