@@ -8,6 +8,7 @@
 //! |---|---|---|
 //! | `tower` | yes | [`tower`](mod@crate::tower): serve a `Dispatcher` as a `tower::Service` (plain hyper, any tower stack) |
 //! | `axum` | yes | [`axum`](mod@crate::axum): mount Mizan into an axum `Router` (enables `tower`) |
+//! | `redis` | no | `redis`: the Redis cache backend ([`mizan-cache-redis`](https://docs.rs/mizan-cache-redis)) |
 //! | `actix` | no | `actix`: mount Mizan into an actix-web `App` ([`mizan-actix`](https://docs.rs/mizan-actix)) |
 
 pub use mizan_core::*;

@@ -1,0 +1,1 @@
+//! Redis `CacheBackend` for Mizan (work in progress).
