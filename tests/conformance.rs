@@ -15,11 +15,10 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use mizan::Clock as _;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use serve::Adapter;
-
-const SECRET: &str = "conformance-cache-secret-0123456789";
 
 /// A running demo on one adapter.
 struct Server {
@@ -36,9 +35,8 @@ impl Drop for Server {
 }
 
 async fn start(adapter: Adapter) -> Server {
-    let app = app::builder()
+    let app = app::builder(&app::Secrets::development())
         .with_cache(mizan::MemoryCache::new())
-        .with_cache_secret(SECRET)
         .build()
         .expect("the demo builds");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -686,6 +684,43 @@ async fn framework_middleware_composes_and_its_extensions_reach_functions() {
         // Paths outside the mount and the view routes belong to the host app: 404 everywhere.
         let reply = s.send(Method::GET, "/not-mizan/", &[], Vec::new()).await;
         assert_eq!(reply.status, StatusCode::NOT_FOUND, "{name}");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn session_returns_an_mwt_to_a_logged_in_caller() {
+    each_adapter(|s| async move {
+        let (access, _) = s.login("alice").await;
+        let bearer = format!("Bearer {access}");
+        let reply = s
+            .send(
+                Method::GET,
+                "/api/mizan/session/",
+                &[("authorization", &bearer)],
+                Vec::new(),
+            )
+            .await;
+        let body = reply.json();
+        let mwt = body["mwt"].as_str().expect("an mwt");
+        assert_eq!(reply.header("x-mizan-token"), Some(mwt));
+        let claims = mizan::auth::Mwt::new(app::Secrets::development().mwt.as_str())
+            .verify(mwt, mizan::SystemClock.unix_seconds())
+            .expect("the MWT verifies with the MWT secret");
+        assert_eq!(
+            (claims.sub.as_str(), claims.staff, claims.typ.as_str()),
+            ("1", true, "mwt")
+        );
+        // The MWT is no access token.
+        let reply = s
+            .send(
+                Method::GET,
+                "/api/mizan/ctx/global/",
+                &[("authorization", &format!("Bearer {mwt}"))],
+                Vec::new(),
+            )
+            .await;
+        assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
     })
     .await;
 }

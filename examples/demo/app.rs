@@ -1,16 +1,15 @@
 //! The reference app: every usage pattern of the protocol, on an in-process store.
 //!
 //! Users: 1 `alice` (staff, alice@company.com), 2 `bob` (bob@example.com), 3 `root`
-//! (superuser, root@example.com); the password is the username. `login` hands out opaque
-//! session tokens (`Authorization: Bearer <access>`); `logout` destroys the session, which
-//! revokes both of its tokens at once.
+//! (superuser, root@example.com); the password is the username. `login` opens a session and
+//! returns a JWT pair (`Authorization: Bearer <access>`); `logout` destroys the session, which
+//! revokes every token of it at once. `GET /api/mizan/session/` returns an MWT to a logged-in
+//! caller.
 
-use std::collections::hash_map::RandomState;
 use std::collections::HashMap;
-use std::hash::{BuildHasher, Hasher};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use mizan::auth::{Jwt, JwtIdentity, MemorySessionStore, Mwt, TokenUser};
 use mizan::http::{header, StatusCode};
 use mizan::{
     async_trait, client, ApiError, AuthError, Identity, IdentitySource, MizanBuilder, Request,
@@ -27,10 +26,6 @@ struct Db {
     orders: HashMap<i64, Vec<Order>>,
     catalog: Vec<Item>,
     notes: HashMap<String, Vec<String>>,
-    /// Session id → user id.
-    sessions: HashMap<String, i64>,
-    /// Token → (session id, is refresh token).
-    tokens: HashMap<String, (String, bool)>,
     webhook_events: u64,
     last_event: Option<String>,
 }
@@ -108,49 +103,70 @@ fn store(req: &Request) -> Result<MutexGuard<'_, Db>, ApiError> {
     Ok(req.state::<Store>()?.db())
 }
 
-/// A random token: 128 bits from the process's random hasher keys plus a counter.
-fn new_token() -> String {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let word = |salt: u64| {
-        let mut hasher = RandomState::new().build_hasher();
-        hasher.write_u64(n ^ salt);
-        hasher.finish()
-    };
-    format!("{:016x}{:016x}", word(0x5eed), word(0xf00d))
+/// The three secrets, each its own: the app refuses to start when two are equal.
+pub(crate) struct Secrets {
+    pub(crate) jwt: String,
+    pub(crate) cache: String,
+    pub(crate) mwt: String,
 }
 
-/// Reads `Authorization: Bearer <access token>` against the store's sessions.
-pub(crate) struct DemoIdentity(pub(crate) Store);
+impl Secrets {
+    /// The built-in development secrets (distinct, never for production).
+    pub(crate) fn development() -> Self {
+        Self {
+            jwt: "dev-only-jwt-secret-change-me-0123456789".into(),
+            cache: "dev-only-cache-secret-change-me-0123456789".into(),
+            mwt: "dev-only-mwt-secret-change-me-0123456789".into(),
+        }
+    }
+
+    /// `JWT_PRIVATE_KEY`, `MIZAN_CACHE_SECRET`, `MIZAN_MWT_SECRET`, each falling back to its
+    /// development default; also the names of the variables that fell back.
+    pub(crate) fn from_env() -> (Self, Vec<&'static str>) {
+        let defaults = Self::development();
+        let mut fell_back = Vec::new();
+        let mut read = |name: &'static str, default: String| {
+            std::env::var(name).unwrap_or_else(|_| {
+                fell_back.push(name);
+                default
+            })
+        };
+        let secrets = Self {
+            jwt: read("JWT_PRIVATE_KEY", defaults.jwt),
+            cache: read("MIZAN_CACHE_SECRET", defaults.cache),
+            mwt: read("MIZAN_MWT_SECRET", defaults.mwt),
+        };
+        (secrets, fell_back)
+    }
+}
+
+/// JWT identity (`Authorization: Bearer`), enriched with the user's email and name from the
+/// store, which the `internal_tool` guard reads.
+pub(crate) struct DemoIdentity {
+    jwt: JwtIdentity,
+    store: Store,
+}
 
 #[async_trait]
 impl IdentitySource for DemoIdentity {
     async fn identify(&self, parts: &mizan::http::request::Parts) -> Result<Identity, AuthError> {
-        let Some(value) = parts.headers.get(header::AUTHORIZATION) else {
-            return Ok(Identity::anonymous());
+        let identity = self.jwt.identify(parts).await?;
+        let Some(id) = identity
+            .user_id
+            .as_deref()
+            .and_then(|id| id.parse::<i64>().ok())
+        else {
+            return Ok(identity);
         };
-        let token = value
-            .to_str()
-            .ok()
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .ok_or(AuthError::InvalidToken)?;
-        let db = self.0.db();
-        let (sid, refresh) = db.tokens.get(token).ok_or(AuthError::InvalidToken)?;
-        if *refresh {
-            return Err(AuthError::InvalidToken);
-        }
-        let user_id = db.sessions.get(sid).ok_or(AuthError::Revoked)?;
+        let db = self.store.db();
         let user = db
             .users
             .iter()
-            .find(|u| u.id == *user_id)
+            .find(|u| u.id == id)
             .ok_or(AuthError::Revoked)?;
-        Ok(Identity::user(user.id.to_string())
-            .with_staff(user.staff)
-            .with_superuser(user.superuser)
+        Ok(identity
             .with_claim("email", user.email.clone())
-            .with_claim("name", user.name.clone())
-            .with_claim("sid", sid.clone()))
+            .with_claim("name", user.name.clone()))
     }
 }
 
@@ -232,15 +248,15 @@ fn rename_user(req: &Request, user_id: i64, name: &str) -> Result<Profile, ApiEr
 
 // ---- Auth ----
 
-/// Logs in with username and password (the password is the username in this demo).
+/// Logs in with username and password (the password is the username in this demo): opens a
+/// session and returns a JWT pair.
 #[client]
 pub(crate) async fn login(
     req: &Request,
     username: String,
     password: String,
 ) -> Result<Tokens, ApiError> {
-    let mut db = store(req)?;
-    let user = db
+    let user = store(req)?
         .users
         .iter()
         .find(|u| u.username == username && password == u.username)
@@ -252,45 +268,37 @@ pub(crate) async fn login(
                 "invalid username or password",
             )
         })?;
-    let sid = new_token();
-    let (access, refresh) = (new_token(), new_token());
-    db.sessions.insert(sid.clone(), user.id);
-    db.tokens.insert(access.clone(), (sid.clone(), false));
-    db.tokens.insert(refresh.clone(), (sid, true));
-    Ok(Tokens { access, refresh })
+    let sid = req
+        .state::<Arc<MemorySessionStore>>()?
+        .create(user.id.to_string());
+    let token_user = TokenUser {
+        user_id: user.id.to_string(),
+        sid,
+        staff: user.staff,
+        superuser: user.superuser,
+    };
+    let pair = req.state::<Jwt>()?.mint(&token_user, req.unix_time())?;
+    Ok(Tokens {
+        access: pair.access,
+        refresh: pair.refresh,
+    })
 }
 
 /// Exchanges a refresh token for a new access token of the same session.
 #[client]
 pub(crate) async fn refresh(req: &Request, refresh: String) -> Result<Access, ApiError> {
-    let mut db = store(req)?;
-    let invalid = || {
-        ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "unauthenticated",
-            "invalid or expired credentials",
-        )
-    };
-    let sid = match db.tokens.get(&refresh) {
-        Some((sid, true)) if db.sessions.contains_key(sid) => sid.clone(),
-        _ => return Err(invalid()),
-    };
-    let access = new_token();
-    db.tokens.insert(access.clone(), (sid, false));
+    let access = req
+        .state::<Jwt>()?
+        .refresh(&refresh, req.unix_time())
+        .await?;
     Ok(Access { access })
 }
 
 /// Destroys the caller's session: every token of it stops working at once.
 #[client(auth)]
 pub(crate) async fn logout(req: &Request) -> Result<Done, ApiError> {
-    let sid = req
-        .identity()
-        .claim_str("sid")
-        .unwrap_or_default()
-        .to_owned();
-    let mut db = store(req)?;
-    db.sessions.remove(&sid);
-    db.tokens.retain(|_, (token_sid, _)| *token_sid != sid);
+    let sid = req.identity().claim_str("sid").unwrap_or_default();
+    req.state::<Arc<MemorySessionStore>>()?.destroy(sid);
     Ok(Done { ok: true })
 }
 
@@ -511,13 +519,22 @@ pub(crate) async fn stripe_webhook(
     Ok(mizan::http::Response::new("ok".to_owned()))
 }
 
-/// Every function of the demo, its state and identity source, on a fresh seeded store.
-/// The caller adds the cache and builds.
-pub(crate) fn builder() -> MizanBuilder {
+/// Every function of the demo, its state, tokens and identity source, on a fresh seeded store.
+/// The caller adds the cache backend and builds.
+pub(crate) fn builder(secrets: &Secrets) -> MizanBuilder {
     let store = Store::seeded();
+    let sessions = Arc::new(MemorySessionStore::new());
+    let jwt = Jwt::hs256(secrets.jwt.as_str()).with_sessions(sessions.clone());
     mizan::Mizan::builder()
         .with_state(store.clone())
-        .with_identity(DemoIdentity(store))
+        .with_state(sessions)
+        .with_jwt(jwt.clone())
+        .with_mwt(Mwt::new(secrets.mwt.as_str()))
+        .with_cache_secret(secrets.cache.as_str())
+        .with_identity(DemoIdentity {
+            jwt: JwtIdentity::new(jwt),
+            store,
+        })
         .register::<login>()
         .register::<refresh>()
         .register::<logout>()

@@ -6,14 +6,13 @@
 //! ```
 //!
 //! Environment: `MIZAN_ADDR` (default `127.0.0.1:8000`), `MIZAN_ADAPTER` (`axum` default, `actix`,
-//! `tower`), `MIZAN_CACHE_SECRET` (a development default is used, and said so, when unset).
+//! `tower`), and the three secrets `JWT_PRIVATE_KEY`, `MIZAN_CACHE_SECRET`, `MIZAN_MWT_SECRET`
+//! (distinct development defaults are used, and said so, when unset).
 
 mod app;
 mod serve;
 
 use serve::Adapter;
-
-const DEV_CACHE_SECRET: &str = "dev-only-cache-secret-change-me";
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -29,14 +28,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         let names: Vec<&str> = Adapter::ALL.iter().map(|a| a.name()).collect();
         format!("MIZAN_ADAPTER={adapter_name:?}: expected one of {names:?}")
     })?;
-    let cache_secret = std::env::var("MIZAN_CACHE_SECRET").unwrap_or_else(|_| {
-        println!("MIZAN_CACHE_SECRET is not set: using the built-in development secret");
-        DEV_CACHE_SECRET.into()
-    });
-
-    let app = app::builder()
+    let (secrets, defaulted) = app::Secrets::from_env();
+    for name in defaulted {
+        println!("{name} is not set: using its built-in development default (never in production)");
+    }
+    let app = app::builder(&secrets)
         .with_cache(mizan::MemoryCache::new())
-        .with_cache_secret(cache_secret)
         .build()?;
 
     let listener = tokio::net::TcpListener::bind(&addr).await?;

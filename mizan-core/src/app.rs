@@ -8,8 +8,10 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::{Extensions, Method};
 
+use crate::auth::{Jwt, JwtIdentity, Mwt};
 use crate::cache::origin::OriginCache;
 use crate::cache::CacheBackend;
+use crate::clock::{AppClock, Clock, SystemClock};
 use crate::error::BuildError;
 use crate::identity::{AnonymousIdentity, IdentitySource};
 use crate::invalidation::PlannedTarget;
@@ -61,6 +63,8 @@ pub(crate) struct Inner {
     pub(crate) cache: Option<OriginCache>,
     pub(crate) limits: Limits,
     pub(crate) manifest: Bytes,
+    pub(crate) mwt: Option<Mwt>,
+    pub(crate) clock: Arc<dyn Clock>,
 }
 
 impl Mizan {
@@ -120,7 +124,7 @@ impl fmt::Debug for Mizan {
 ///         Ok::<_, ApiError>(req.state::<Config>()?.greeting)
 ///     }))
 ///     .with_cache(MemoryCache::new())
-///     .with_cache_secret("a-long-random-cache-secret")
+///     .with_cache_secret("a-long-random-cache-secret-0123456789")
 ///     .build()
 ///     .expect("valid app");
 /// assert!(app.cache_enabled());
@@ -130,7 +134,10 @@ pub struct MizanBuilder {
     functions: Vec<Function>,
     mount: String,
     state: Extensions,
-    identity: Arc<dyn IdentitySource>,
+    identity: Option<Arc<dyn IdentitySource>>,
+    jwt: Option<Jwt>,
+    mwt: Option<Mwt>,
+    clock: Arc<dyn Clock>,
     cache: Option<Arc<dyn CacheBackend>>,
     cache_secret: Option<Secret>,
     cache_max_ttl: Duration,
@@ -143,7 +150,10 @@ impl Default for MizanBuilder {
             functions: Vec::new(),
             mount: DEFAULT_MOUNT.to_owned(),
             state: Extensions::new(),
-            identity: Arc::new(AnonymousIdentity),
+            identity: None,
+            jwt: None,
+            mwt: None,
+            clock: Arc::new(SystemClock),
             cache: None,
             cache_secret: None,
             cache_max_ttl: Duration::from_secs(24 * 3600),
@@ -187,9 +197,33 @@ impl MizanBuilder {
         self
     }
 
-    /// Sets the identity source (default: everyone anonymous).
+    /// Sets the identity source. Default: [`JwtIdentity`] when [`with_jwt`](Self::with_jwt)
+    /// is given, otherwise everyone is anonymous.
     pub fn with_identity(mut self, source: impl IdentitySource) -> Self {
-        self.identity = Arc::new(source);
+        self.identity = Some(Arc::new(source));
+        self
+    }
+
+    /// Uses JWTs: functions reach the [`Jwt`] as `req.state::<Jwt>()` (to mint on login), and,
+    /// unless another identity source is set, `Authorization: Bearer` access tokens identify
+    /// callers. Its secret must differ from the cache and MWT secrets.
+    pub fn with_jwt(mut self, jwt: Jwt) -> Self {
+        self.state.insert(jwt.clone());
+        self.jwt = Some(jwt);
+        self
+    }
+
+    /// Mints an MWT for authenticated callers of `GET session/` (body `mwt` and the
+    /// `X-Mizan-Token` header). Its secret must differ from the JWT and cache secrets.
+    pub fn with_mwt(mut self, mwt: Mwt) -> Self {
+        self.state.insert(mwt.clone());
+        self.mwt = Some(mwt);
+        self
+    }
+
+    /// Reads time from `clock` (token lifetimes; default the system clock).
+    pub fn with_clock(mut self, clock: impl Clock) -> Self {
+        self.clock = Arc::new(clock);
         self
     }
 
@@ -229,15 +263,13 @@ impl MizanBuilder {
             return Err(BuildError::InvalidMount(self.mount));
         }
         let registry = Registry::new(self.functions)?;
+        check_secrets(
+            self.jwt.as_ref(),
+            self.cache_secret.as_ref(),
+            self.mwt.as_ref(),
+        )?;
         let cache = match (self.cache, self.cache_secret) {
             (Some(backend), Some(secret)) => {
-                if secret.len() < Secret::MIN_LEN {
-                    return Err(BuildError::WeakSecret {
-                        which: "cache",
-                        len: secret.len(),
-                        min: Secret::MIN_LEN,
-                    });
-                }
                 Some(OriginCache::new(backend, secret, self.cache_max_ttl))
             }
             (backend, secret) => {
@@ -251,15 +283,26 @@ impl MizanBuilder {
             }
         };
         let manifest = crate::manifest::render(&registry, &self.mount);
+        let identity: Arc<dyn IdentitySource> = match (self.identity, &self.jwt) {
+            (Some(identity), _) => identity,
+            (None, Some(jwt)) => {
+                Arc::new(JwtIdentity::new(jwt.clone()).with_clock(self.clock.clone()))
+            }
+            (None, None) => Arc::new(AnonymousIdentity),
+        };
+        let mut state = self.state;
+        state.insert(AppClock(self.clock.clone()));
         Ok(Mizan {
             inner: Arc::new(Inner {
                 registry,
                 mount: self.mount,
-                state: Arc::new(self.state),
-                identity: self.identity,
+                state: Arc::new(state),
+                identity,
                 cache,
                 limits: self.limits,
                 manifest,
+                mwt: self.mwt,
+                clock: self.clock,
             }),
         })
     }
@@ -432,6 +475,39 @@ impl Registry {
     }
 }
 
+/// The three secrets (JWT, cache, MWT) are each long enough and pairwise distinct.
+fn check_secrets(
+    jwt: Option<&Jwt>,
+    cache: Option<&Secret>,
+    mwt: Option<&Mwt>,
+) -> Result<(), BuildError> {
+    let secrets: Vec<(&'static str, &Secret, bool)> = [
+        jwt.map(|j| ("jwt", j.key_material(), j.is_symmetric())),
+        cache.map(|s| ("cache", s, true)),
+        mwt.map(|m| ("mwt", m.secret(), true)),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    for (which, secret, symmetric) in &secrets {
+        if *symmetric && secret.len() < Secret::MIN_LEN {
+            return Err(BuildError::WeakSecret {
+                which,
+                len: secret.len(),
+                min: Secret::MIN_LEN,
+            });
+        }
+    }
+    for (i, (first, a, _)) in secrets.iter().enumerate() {
+        for (second, b, _) in &secrets[i + 1..] {
+            if a == b {
+                return Err(BuildError::SharedSecret { first, second });
+            }
+        }
+    }
+    Ok(())
+}
+
 fn push_unique(list: &mut Vec<String>, name: &str) {
     if !list.iter().any(|n| n == name) {
         list.push(name.to_owned());
@@ -562,7 +638,26 @@ mod tests {
             .with_cache(crate::MemoryCache::new())
             .with_cache_secret("short")
             .build();
-        assert!(short.unwrap_err().to_string().contains("at least 16"));
+        assert!(short.unwrap_err().to_string().contains("at least 32"));
+        let secret = "one-secret-used-twice-0123456789abcdef";
+        let shared = Mizan::builder()
+            .with_cache_secret(secret)
+            .with_mwt(Mwt::new(secret))
+            .build();
+        assert_eq!(
+            shared.unwrap_err().to_string(),
+            "the cache and mwt secrets are equal; configure a distinct secret for each"
+        );
+        let shared = Mizan::builder()
+            .with_jwt(Jwt::hs256(secret))
+            .with_mwt(Mwt::new(secret))
+            .build();
+        assert!(shared.unwrap_err().to_string().contains("jwt and mwt"));
+        let weak = Mizan::builder().with_jwt(Jwt::hs256("short")).build();
+        assert!(weak
+            .unwrap_err()
+            .to_string()
+            .contains("the jwt secret is 5 bytes"));
         assert!(Mizan::builder().with_mount("api").build().is_err());
     }
 

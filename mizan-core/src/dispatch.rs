@@ -4,7 +4,7 @@
 //!
 //! | method, path | what |
 //! |---|---|
-//! | `GET session/` | `{"csrfToken": null}` |
+//! | `GET session/` | `{"csrfToken": null}`, plus `"mwt"` for an authenticated caller when MWTs are on |
 //! | `POST call/` | `{"fn": ..., "args": {...}}` → `{"result": ..., "invalidate": [...]}` |
 //! | `GET ctx/<name>/?p=v` | the context bundle `{"<fn>": <result>, ...}` |
 //! | `GET manifest/` | the edge manifest |
@@ -28,6 +28,7 @@ use percent_encoding::percent_decode_str;
 use serde_json::{Map, Value};
 
 use crate::app::{Limits, Mizan, DEFAULT_MOUNT};
+use crate::auth::MWT_HEADER;
 use crate::cache::origin::{Lookup, ParamStrings};
 use crate::cache::param_string;
 use crate::error::{allow_value, ApiError};
@@ -181,9 +182,7 @@ impl Mizan {
             None => self.inner.identity.identify(&parts).await?,
         };
         match route {
-            Route::Endpoint(Endpoint::Session) => {
-                Ok(json_response(Bytes::from_static(b"{\"csrfToken\":null}")))
-            }
+            Route::Endpoint(Endpoint::Session) => self.session(&identity),
             Route::Endpoint(Endpoint::Manifest) => unreachable!("answered above"),
             Route::Endpoint(Endpoint::Call) => {
                 require_json(&parts.headers)?;
@@ -196,6 +195,24 @@ impl Mizan {
                 self.run_view(&members, params, parts, body, identity).await
             }
         }
+    }
+
+    /// `GET session/`: `{"csrfToken": null}`, plus an MWT for an authenticated caller when the
+    /// app mints them (also in `X-Mizan-Token`).
+    fn session(&self, identity: &Identity) -> Result<http::Response<Bytes>, ApiError> {
+        let mwt = match &self.inner.mwt {
+            Some(mwt) => mwt.mint(identity, self.inner.clock.unix_seconds())?,
+            None => None,
+        };
+        let body = match &mwt {
+            Some(token) => serde_json::json!({ "csrfToken": null, "mwt": token }),
+            None => serde_json::json!({ "csrfToken": null }),
+        };
+        let mut response = json_response(Bytes::from(body.to_string()));
+        if let Some(value) = mwt.and_then(|token| HeaderValue::from_str(&token).ok()) {
+            response.headers_mut().insert(MWT_HEADER, value);
+        }
+        Ok(response)
     }
 
     fn route(&self, path: &str) -> Result<Route, ApiError> {

@@ -361,6 +361,23 @@ pub enum BuildError {
     /// The mount point is not an absolute path ending in `/`.
     #[error("mount point {0:?} must start and end with '/' (e.g. \"/api/mizan/\")")]
     InvalidMount(String),
+    /// Two of the JWT, cache and MWT secrets are equal: each must have its own.
+    #[error("the {first} and {second} secrets are equal; configure a distinct secret for each")]
+    SharedSecret {
+        /// One secret's name.
+        first: &'static str,
+        /// The other's.
+        second: &'static str,
+    },
+    /// A key could not be read (e.g. a malformed PEM).
+    #[error("the {which} key is invalid")]
+    InvalidKey {
+        /// Which key.
+        which: &'static str,
+        /// Why it was refused.
+        #[source]
+        source: BoxError,
+    },
     /// A secret is shorter than the minimum.
     #[error("the {which} secret is {len} bytes; at least {min} are required")]
     WeakSecret {

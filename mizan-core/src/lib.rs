@@ -66,6 +66,7 @@ extern crate self as mizan_core;
 mod app;
 pub mod auth;
 pub mod cache;
+mod clock;
 pub mod dispatch;
 pub mod error;
 pub mod identity;
@@ -79,7 +80,8 @@ pub mod transport;
 
 pub use app::{Limits, Mizan, MizanBuilder, DEFAULT_MOUNT, USER_PARAMS};
 pub use auth::{Auth, Predicate};
-pub use cache::{derive_cache_key, param_string, CacheBackend, Clock, MemoryCache, SystemClock};
+pub use cache::{derive_cache_key, param_string, CacheBackend, MemoryCache};
+pub use clock::{Clock, SystemClock};
 pub use dispatch::{Dispatcher, Routes};
 pub use error::{ApiError, AuthError, BoxError, BuildError, CacheError, Error, ErrorCode};
 pub use identity::{AnonymousIdentity, Identity, IdentitySource};

@@ -7,6 +7,7 @@ use bytes::Bytes;
 use http::{Extensions, HeaderMap, Method, Uri};
 use serde::de::DeserializeOwned;
 
+use crate::clock::{AppClock, Clock, SystemClock};
 use crate::error::ApiError;
 use crate::identity::Identity;
 
@@ -127,6 +128,15 @@ impl Request {
     pub fn form<T: DeserializeOwned>(&self) -> Result<T, ApiError> {
         serde_urlencoded::from_bytes(&self.inner.body)
             .map_err(|e| ApiError::bad_request(format!("invalid form body: {e}")))
+    }
+
+    /// The current Unix time in seconds, from the app's clock
+    /// ([`MizanBuilder::with_clock`](crate::MizanBuilder::with_clock)), for minting tokens.
+    pub fn unix_time(&self) -> u64 {
+        match self.inner.state.get::<AppClock>() {
+            Some(clock) => clock.0.unix_seconds(),
+            None => SystemClock.unix_seconds(),
+        }
     }
 
     /// A segment of the route, e.g. `user_id` of `/profile/{user_id}/`.

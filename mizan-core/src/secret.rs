@@ -14,8 +14,8 @@ use std::fmt;
 pub struct Secret(Box<[u8]>);
 
 impl Secret {
-    /// The shortest secret accepted when an app is built.
-    pub const MIN_LEN: usize = 16;
+    /// The shortest secret accepted when an app is built (256 bits, as HS256 and HMAC-SHA256 want).
+    pub const MIN_LEN: usize = 32;
 
     /// Wraps key material.
     pub fn new(bytes: impl AsRef<[u8]>) -> Self {

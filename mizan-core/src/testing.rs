@@ -37,7 +37,7 @@ use http::{HeaderMap, Method, StatusCode};
 use serde_json::Value;
 
 use crate::app::Mizan;
-use crate::cache::Clock;
+use crate::clock::Clock;
 use crate::identity::Identity;
 use crate::invalidation::INVALIDATE_HEADER;
 
@@ -179,18 +179,25 @@ impl TestResponse {
     }
 }
 
-/// A [`Clock`] that only moves when told to, for deterministic TTL tests.
+/// A [`Clock`] that only moves when told to, for deterministic TTL and token tests.
 #[derive(Debug, Clone)]
 pub struct ManualClock {
     start: Instant,
+    start_unix: u64,
     offset_nanos: Arc<AtomicU64>,
 }
 
 impl ManualClock {
-    /// A clock at an arbitrary instant.
+    /// A clock at an arbitrary instant, at Unix time 1 700 000 000.
     pub fn new() -> Self {
+        Self::at_unix(1_700_000_000)
+    }
+
+    /// A clock whose Unix time starts at `seconds`.
+    pub fn at_unix(seconds: u64) -> Self {
         Self {
             start: Instant::now(),
+            start_unix: seconds,
             offset_nanos: Arc::default(),
         }
     }
@@ -211,5 +218,9 @@ impl Default for ManualClock {
 impl Clock for ManualClock {
     fn now(&self) -> Instant {
         self.start + Duration::from_nanos(self.offset_nanos.load(Ordering::SeqCst))
+    }
+
+    fn unix_seconds(&self) -> u64 {
+        self.start_unix + self.offset_nanos.load(Ordering::SeqCst) / 1_000_000_000
     }
 }

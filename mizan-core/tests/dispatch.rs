@@ -20,7 +20,7 @@ use mizan_core::{
 };
 use serde_json::{json, Value};
 
-const SECRET: &str = "0123456789abcdef0123";
+const SECRET: &str = "dispatch-test-cache-secret-0123456789";
 const FORM: Option<&str> = Some("application/x-www-form-urlencoded");
 const JSON: Option<&str> = Some("application/json");
 

@@ -9,24 +9,8 @@ use async_trait::async_trait;
 use bytes::Bytes;
 
 use super::CacheBackend;
+use crate::clock::{Clock, SystemClock};
 use crate::error::CacheError;
-
-/// Where [`MemoryCache`] reads the time, so tests can move it by hand
-/// ([`ManualClock`](crate::testing::ManualClock)).
-pub trait Clock: Send + Sync + 'static {
-    /// The current instant.
-    fn now(&self) -> Instant;
-}
-
-/// The real clock.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct SystemClock;
-
-impl Clock for SystemClock {
-    fn now(&self) -> Instant {
-        Instant::now()
-    }
-}
 
 /// An in-process [`CacheBackend`]: a sorted map with per-entry expiry and a bound on the number
 /// of entries (expired entries go first, then the oldest keys in order).

@@ -42,7 +42,7 @@
 //!
 //! let app = mizan_core::Mizan::builder()
 //!     .with_cache(MapCache::default())
-//!     .with_cache_secret("a-long-random-cache-secret")
+//!     .with_cache_secret("a-long-random-cache-secret-0123456789")
 //!     .build()
 //!     .unwrap();
 //! # let _ = app;
@@ -60,7 +60,7 @@ use bytes::Bytes;
 use crate::error::CacheError;
 
 pub use key::{derive_cache_key, param_string};
-pub use memory::{Clock, MemoryCache, SystemClock};
+pub use memory::MemoryCache;
 
 /// Where cached bundles live: bytes under string keys, each with a time to live.
 ///

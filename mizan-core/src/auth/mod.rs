@@ -1,11 +1,22 @@
-//! Auth guards: who may call a function.
+//! Auth: guards (who may call a function), JWT access/refresh tokens, the MWT edge token, and
+//! sessions.
+//!
+//! # Guards
 //!
 //! A guard is checked on every transport, for a call and for every function of a context bundle
 //! (a bundle with one guarded function is denied as a whole), before arguments are deserialized
 //! and before the cache is read. An anonymous caller is refused with 401, an authenticated one
 //! that the guard denies with 403.
 
+mod jwt;
+mod mwt;
+mod session;
+
 use std::fmt;
+
+pub use jwt::{bearer_token, Jwt, JwtClaims, JwtIdentity, TokenKind, TokenPair, TokenUser};
+pub use mwt::{Mwt, MwtClaims, MwtIdentity, MWT_HEADER};
+pub use session::{MemorySessionStore, SessionStore};
 
 use crate::error::ApiError;
 use crate::identity::Identity;
