@@ -125,6 +125,7 @@ forged_payload = b64(json.dumps(valid(super=True)).encode())
 cases = {
     "alg none": b64(b'{"alg":"none","typ":"JWT"}') + "." + b64(json.dumps(valid()).encode()) + ".",
     "HS512 instead of HS256": hs(valid(), algorithm="HS512"),
+    "RS256 header on an HS256 app": b64(b'{"alg":"RS256","typ":"JWT"}') + f".{payload_part}." + b64(b"\x01" * 256),
     "HS384 instead of HS256": hs(valid(), algorithm="HS384"),
     "wrong key": hs(valid(), key="not-the-secret-0123456789abcdefghijkl"),
     "tampered payload": f"{header_part}.{forged_payload}.{sig_part}",
