@@ -416,21 +416,19 @@ async fn the_table_holds_on_every_adapter() {
 }
 
 #[tokio::test]
-async fn the_manifest_is_byte_identical_across_adapters() {
-    let mut manifests = Vec::new();
-    for adapter in Adapter::ALL {
-        let server = start(adapter).await;
-        manifests.push(
-            server
-                .send(Method::GET, "/api/mizan/manifest/", &[], Vec::new())
-                .await
-                .body,
+async fn the_manifest_and_the_ir_are_byte_identical_across_adapters() {
+    for path in ["/api/mizan/manifest/", "/api/mizan/schema/"] {
+        let mut bodies = Vec::new();
+        for adapter in Adapter::ALL {
+            let server = start(adapter).await;
+            bodies.push(server.send(Method::GET, path, &[], Vec::new()).await.body);
+        }
+        assert!(!bodies[0].is_empty(), "{path}");
+        assert!(
+            bodies.windows(2).all(|w| w[0] == w[1]),
+            "{path} differs across adapters"
         );
     }
-    assert!(
-        manifests.windows(2).all(|w| w[0] == w[1]),
-        "manifests differ"
-    );
 }
 
 // ---- Scenarios ----

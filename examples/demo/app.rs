@@ -14,6 +14,7 @@ use mizan::http::{header, StatusCode};
 use mizan::{
     async_trait, client, ApiError, AuthError, Identity, IdentitySource, MizanBuilder, Request,
 };
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// The demo's in-process database, shared as app state.
@@ -171,14 +172,14 @@ impl IdentitySource for DemoIdentity {
 }
 
 /// `{"id", "name"}` of a user.
-#[derive(Serialize)]
+#[derive(Serialize, JsonSchema)]
 pub(crate) struct UserRef {
     id: i64,
     name: String,
 }
 
 /// A user's profile.
-#[derive(Serialize)]
+#[derive(Serialize, JsonSchema)]
 pub(crate) struct Profile {
     id: i64,
     name: String,
@@ -186,34 +187,34 @@ pub(crate) struct Profile {
 }
 
 /// An order.
-#[derive(Clone, Serialize)]
+#[derive(Clone, Serialize, JsonSchema)]
 pub(crate) struct Order {
     id: i64,
     total: i64,
 }
 
 /// A catalog item.
-#[derive(Clone, Serialize)]
+#[derive(Clone, Serialize, JsonSchema)]
 pub(crate) struct Item {
     id: i64,
     name: String,
 }
 
 /// A token pair.
-#[derive(Serialize)]
+#[derive(Serialize, JsonSchema)]
 pub(crate) struct Tokens {
     access: String,
     refresh: String,
 }
 
 /// A fresh access token.
-#[derive(Serialize)]
+#[derive(Serialize, JsonSchema)]
 pub(crate) struct Access {
     access: String,
 }
 
 /// A plain acknowledgement.
-#[derive(Serialize)]
+#[derive(Serialize, JsonSchema)]
 pub(crate) struct Done {
     ok: bool,
 }

@@ -3,6 +3,8 @@
 //! ```text
 //! cargo run --example demo
 //! MIZAN_ADAPTER=tower MIZAN_ADDR=127.0.0.1:9000 cargo run --example demo
+//! cargo run --example demo -- export-ir            # the KDL IR on stdout
+//! cargo run --example demo -- export-ts web/api    # the typed TypeScript client
 //! ```
 //!
 //! Environment: `MIZAN_ADDR` (default `127.0.0.1:8000`), `MIZAN_ADAPTER` (`axum` default, `actix`,
@@ -29,12 +31,40 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         format!("MIZAN_ADAPTER={adapter_name:?}: expected one of {names:?}")
     })?;
     let (secrets, defaulted) = app::Secrets::from_env();
-    for name in defaulted {
+    let exporting = std::env::args().nth(1).is_some();
+    for name in defaulted.into_iter().filter(|_| !exporting) {
         println!("{name} is not set: using its built-in development default (never in production)");
     }
     let app = app::builder(&secrets)
         .with_cache(mizan::MemoryCache::new())
         .build()?;
+
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .as_slice()
+    {
+        [] => {}
+        ["export-ir"] => {
+            print!("{}", String::from_utf8_lossy(&app.schema()));
+            return Ok(());
+        }
+        ["export-ts", dir] => {
+            let dir = std::path::Path::new(dir);
+            std::fs::create_dir_all(dir)?;
+            for file in app.typescript_client() {
+                std::fs::write(dir.join(file.name), file.contents)?;
+            }
+            println!(
+                "wrote the TypeScript client to {} (entry: index.ts)",
+                dir.display()
+            );
+            return Ok(());
+        }
+        _ => return Err("usage: demo [export-ir | export-ts <dir>]".into()),
+    }
 
     let listener = tokio::net::TcpListener::bind(&addr).await?;
     let local = listener.local_addr()?;

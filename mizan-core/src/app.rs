@@ -15,6 +15,7 @@ use crate::clock::{AppClock, Clock, SystemClock};
 use crate::error::BuildError;
 use crate::identity::{AnonymousIdentity, IdentitySource};
 use crate::invalidation::PlannedTarget;
+use crate::ir::{typescript, Ir};
 use crate::registry::{is_valid_name, CacheHint, ClientFunction, Function};
 use crate::secret::Secret;
 
@@ -63,6 +64,8 @@ pub(crate) struct Inner {
     pub(crate) cache: Option<OriginCache>,
     pub(crate) limits: Limits,
     pub(crate) manifest: Bytes,
+    pub(crate) ir: Ir,
+    pub(crate) schema: Bytes,
     pub(crate) mwt: Option<Mwt>,
     pub(crate) clock: Arc<dyn Clock>,
 }
@@ -96,6 +99,22 @@ impl Mizan {
     /// The edge manifest (SPEC 8) as JSON bytes, as `GET manifest/` serves it.
     pub fn manifest(&self) -> Bytes {
         self.inner.manifest.clone()
+    }
+
+    /// The IR: every public function and the named types they use.
+    pub fn ir(&self) -> &Ir {
+        &self.inner.ir
+    }
+
+    /// The IR as its canonical KDL document, as `GET schema/` serves it.
+    pub fn schema(&self) -> Bytes {
+        self.inner.schema.clone()
+    }
+
+    /// The typed TypeScript client of this app: the files of a directory whose entry is
+    /// `index.ts` (see [`ir::typescript`](crate::ir::typescript)). Writing them is the caller's.
+    pub fn typescript_client(&self) -> Vec<typescript::GeneratedFile> {
+        typescript::generate(&self.inner.ir)
     }
 }
 
@@ -283,6 +302,8 @@ impl MizanBuilder {
             }
         };
         let manifest = crate::manifest::render(&registry, &self.mount);
+        let ir = crate::ir::build(&registry);
+        let schema = Bytes::from(crate::ir::to_kdl(&ir));
         let identity: Arc<dyn IdentitySource> = match (self.identity, &self.jwt) {
             (Some(identity), _) => identity,
             (None, Some(jwt)) => {
@@ -301,6 +322,8 @@ impl MizanBuilder {
                 cache,
                 limits: self.limits,
                 manifest,
+                ir,
+                schema,
                 mwt: self.mwt,
                 clock: self.clock,
             }),

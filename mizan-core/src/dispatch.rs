@@ -8,6 +8,7 @@
 //! | `POST call/` | `{"fn": ..., "args": {...}}` → `{"result": ..., "invalidate": [...]}` |
 //! | `GET ctx/<name>/?p=v` | the context bundle `{"<fn>": <result>, ...}` |
 //! | `GET manifest/` | the edge manifest |
+//! | `GET schema/` | the IR, as KDL (`text/plain; charset=utf-8`) |
 //!
 //! plus each view-path function at its `route`. Every response carries
 //! `Cache-Control: no-store` (a view-path function may set its own). `HEAD` is answered like
@@ -105,6 +106,7 @@ enum Endpoint {
     Call,
     Context(String),
     Manifest,
+    Schema,
 }
 
 /// Where a request goes.
@@ -174,8 +176,19 @@ impl Mizan {
             return Err(ApiError::method_not_allowed(&allowed));
         }
 
-        if let Route::Endpoint(Endpoint::Manifest) = route {
-            return Ok(json_response(self.inner.manifest.clone()));
+        match route {
+            Route::Endpoint(Endpoint::Manifest) => {
+                return Ok(json_response(self.inner.manifest.clone()))
+            }
+            Route::Endpoint(Endpoint::Schema) => {
+                let mut response = http::Response::new(self.inner.schema.clone());
+                response.headers_mut().insert(
+                    CONTENT_TYPE,
+                    HeaderValue::from_static("text/plain; charset=utf-8"),
+                );
+                return Ok(response);
+            }
+            _ => {}
         }
         let identity = match identity {
             Some(identity) => identity,
@@ -183,7 +196,9 @@ impl Mizan {
         };
         match route {
             Route::Endpoint(Endpoint::Session) => self.session(&identity),
-            Route::Endpoint(Endpoint::Manifest) => unreachable!("answered above"),
+            Route::Endpoint(Endpoint::Manifest | Endpoint::Schema) => {
+                unreachable!("answered above")
+            }
             Route::Endpoint(Endpoint::Call) => {
                 require_json(&parts.headers)?;
                 let (name, args) = parse_envelope(&body, limits.max_json_depth)?;
@@ -222,6 +237,7 @@ impl Mizan {
                 ["session"] => Some(Endpoint::Session),
                 ["call"] => Some(Endpoint::Call),
                 ["manifest"] => Some(Endpoint::Manifest),
+                ["schema"] => Some(Endpoint::Schema),
                 ["ctx", name] => Some(Endpoint::Context(decode(name)?)),
                 _ => None,
             };

@@ -71,6 +71,7 @@ pub mod dispatch;
 pub mod error;
 pub mod identity;
 pub mod invalidation;
+pub mod ir;
 pub mod manifest;
 pub mod registry;
 mod request;
@@ -99,6 +100,7 @@ pub use mizan_macros::client;
 pub use async_trait::async_trait;
 pub use bytes;
 pub use http;
+pub use schemars;
 
 /// Items the `#[client]` macro expands to. Not a public API.
 #[doc(hidden)]

@@ -28,6 +28,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use bytes::Bytes;
+use schemars::JsonSchema;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::value::RawValue;
@@ -35,6 +36,7 @@ use serde_json::{Map, Value};
 
 use crate::auth::Auth;
 use crate::error::ApiError;
+use crate::ir::schema::{describer, Describe};
 use crate::request::Request;
 
 /// A boxed, sendable future, as stored handlers return.
@@ -59,17 +61,17 @@ pub trait ClientFunction {
 
 /// What a data function returns: `Result<T, E>` with `T: Serialize` and `E: Into<ApiError>`.
 #[diagnostic::on_unimplemented(
-    message = "a Mizan function returns `Result<T, E>` where `T: Serialize` and `E: Into<ApiError>`",
+    message = "a Mizan function returns `Result<T, E>` where `T: Serialize + JsonSchema` and `E: Into<ApiError>`",
     label = "`{Self}` is not such a `Result`"
 )]
 pub trait IntoData {
-    /// The serializable result.
-    type Data: Serialize;
+    /// The serializable result, which describes its shape for the IR.
+    type Data: Serialize + JsonSchema;
     /// Splits into the result or the wire error.
     fn into_data(self) -> Result<Self::Data, ApiError>;
 }
 
-impl<T: Serialize, E: Into<ApiError>> IntoData for Result<T, E> {
+impl<T: Serialize + JsonSchema, E: Into<ApiError>> IntoData for Result<T, E> {
     type Data = T;
     fn into_data(self) -> Result<T, ApiError> {
         self.map_err(Into::into)
@@ -132,15 +134,19 @@ fn normalize<T: DeserializeOwned + Serialize>(raw: RawArg<'_>) -> Result<Value, 
 pub struct Param {
     name: Cow<'static, str>,
     normalize: Normalize,
+    describe: Describe,
     optional: bool,
 }
 
 impl Param {
     /// A parameter named `name` of type `T` (an `Option<_>` makes it optional).
-    pub fn new<T: DeserializeOwned + Serialize>(name: impl Into<Cow<'static, str>>) -> Self {
+    pub fn new<T: DeserializeOwned + Serialize + JsonSchema>(
+        name: impl Into<Cow<'static, str>>,
+    ) -> Self {
         Self {
             name: name.into(),
             normalize: normalize::<T>,
+            describe: describer::<T>(),
             optional: normalize::<T>(RawArg::Missing).is_ok(),
         }
     }
@@ -157,6 +163,10 @@ impl Param {
 
     pub(crate) fn normalize(&self, raw: RawArg<'_>) -> Result<Value, String> {
         (self.normalize)(raw)
+    }
+
+    pub(crate) fn describer(&self) -> Describe {
+        self.describe
     }
 }
 
@@ -232,6 +242,8 @@ pub(crate) struct Spec {
 pub struct Function {
     pub(crate) spec: Spec,
     pub(crate) handler: Handler,
+    /// How the result describes itself (data functions).
+    pub(crate) returns: Option<Describe>,
 }
 
 impl Function {
@@ -403,8 +415,9 @@ impl FunctionBuilder {
         self
     }
 
-    /// Declares a parameter of type `T` (an `Option<_>` makes it optional).
-    pub fn with_param<T: DeserializeOwned + Serialize>(
+    /// Declares a parameter of type `T` (an `Option<_>` makes it optional); `T` describes its
+    /// shape for the IR through `schemars::JsonSchema`.
+    pub fn with_param<T: DeserializeOwned + Serialize + JsonSchema>(
         mut self,
         name: impl Into<Cow<'static, str>>,
     ) -> Self {
@@ -412,7 +425,8 @@ impl FunctionBuilder {
         self
     }
 
-    /// Finishes a data function: the handler returns `Result<T, E>` with `T: Serialize`.
+    /// Finishes a data function: the handler returns `Result<T, E>` with
+    /// `T: Serialize + JsonSchema` (the IR describes `T`).
     pub fn handler<F, Fut>(self, f: F) -> Function
     where
         F: Fn(Request, Args) -> Fut + Send + Sync + 'static,
@@ -429,6 +443,7 @@ impl FunctionBuilder {
         Function {
             spec: self.spec,
             handler: Handler::Data(handler),
+            returns: Some(describer::<<Fut::Output as IntoData>::Data>()),
         }
     }
 
@@ -447,6 +462,7 @@ impl FunctionBuilder {
         Function {
             spec: self.spec,
             handler: Handler::View(handler),
+            returns: None,
         }
     }
 }

@@ -1,0 +1,178 @@
+// The Mizan client runtime, shipped with every generated client. No dependencies.
+
+/** How the client reaches the server. */
+export interface MizanConfig {
+  /** Origin of the server, e.g. "http://127.0.0.1:8000". */
+  baseUrl: string;
+  /** The mount point of the protocol endpoints (default "/api/mizan/"). */
+  mount?: string;
+  /** The access token to send as `Authorization: Bearer`, if any. */
+  getToken?: () => string | null | undefined | Promise<string | null | undefined>;
+  /** The fetch implementation (default: the global fetch). */
+  fetch?: typeof fetch;
+}
+
+/** A 64-bit integer on the wire: a JSON number. Values beyond ±(2^53 − 1) cannot be represented
+ * exactly by a JavaScript number; the runtime refuses such responses with a `MizanError` of code
+ * `precision_loss` instead of rounding them silently. */
+export type Int64 = number;
+
+/** An error answered by the server (`status`, `code`, `message`, `details` of the error
+ * envelope), or raised by the runtime (`status` 0). */
+export class MizanError extends Error {
+  readonly status: number;
+  readonly code: string;
+  readonly details: unknown;
+
+  constructor(status: number, code: string, message: string, details: unknown = null) {
+    super(message);
+    this.name = "MizanError";
+    this.status = status;
+    this.code = code;
+    this.details = details;
+  }
+}
+
+/** An invalidation target as the server sends it in `invalidate`. */
+export type InvalidationTarget =
+  | string
+  | { context: string; params?: Record<string, unknown>; function?: string };
+
+let config: Required<Omit<MizanConfig, "getToken">> & Pick<MizanConfig, "getToken"> = {
+  baseUrl: "",
+  mount: "/api/mizan/",
+  fetch: (...args) => fetch(...args),
+};
+
+/** Configures the client; call once before any request. */
+export function configure(options: MizanConfig): void {
+  config = {
+    baseUrl: options.baseUrl.replace(/\/+$/, ""),
+    mount: options.mount ?? "/api/mizan/",
+    fetch: options.fetch ?? ((...args) => fetch(...args)),
+    getToken: options.getToken,
+  };
+}
+
+/** JSON.parse that refuses integers a JavaScript number cannot hold exactly. */
+export function parseJson(text: string): unknown {
+  // Strings are matched (and skipped) first; then integers not part of a fraction or exponent.
+  const integers = /"(?:[^"\\]|\\.)*"|(?<![\w.+-])(-?\d{16,})(?![.\deE])/g;
+  for (const match of text.matchAll(integers)) {
+    const digits = match[1];
+    if (digits !== undefined && !Number.isSafeInteger(Number(digits))) {
+      throw new MizanError(0, "precision_loss", `the integer ${digits} does not fit a JavaScript number`);
+    }
+  }
+  return text === "" ? null : JSON.parse(text);
+}
+
+async function request(method: string, path: string, body?: unknown): Promise<unknown> {
+  const headers: Record<string, string> = {};
+  if (body !== undefined) headers["content-type"] = "application/json";
+  const token = config.getToken ? await config.getToken() : undefined;
+  if (token) headers["authorization"] = `Bearer ${token}`;
+  const response = await config.fetch(config.baseUrl + config.mount + path, {
+    method,
+    headers,
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await response.text();
+  let data: unknown;
+  try {
+    data = parseJson(text);
+  } catch (error) {
+    if (error instanceof MizanError) throw error;
+    throw new MizanError(response.status, "invalid_response", "the server did not answer JSON");
+  }
+  if (!response.ok) {
+    const envelope = (data as { error?: { code?: string; message?: string; details?: unknown } } | null)?.error;
+    throw new MizanError(
+      response.status,
+      envelope?.code ?? "http_error",
+      envelope?.message ?? `HTTP ${response.status}`,
+      envelope?.details ?? null,
+    );
+  }
+  return data;
+}
+
+/** Calls a function (`POST call/`); applies its invalidations, then resolves to its result. */
+export async function call<T>(fn: string, args: object): Promise<T> {
+  const data = (await request("POST", "call/", { fn, args })) as { result: T; invalidate?: InvalidationTarget[] };
+  await invalidate(data.invalidate ?? []);
+  return data.result;
+}
+
+function query(params: object): string {
+  const search = new URLSearchParams();
+  for (const [name, value] of Object.entries(params)) {
+    if (value !== undefined && value !== null) search.append(name, String(value));
+  }
+  const text = search.toString();
+  return text === "" ? "" : `?${text}`;
+}
+
+/** Fetches a context bundle (`GET ctx/<name>/`). */
+export async function fetchContext<T>(context: string, params: object): Promise<T> {
+  return (await request("GET", `ctx/${encodeURIComponent(context)}/${query(params)}`)) as T;
+}
+
+/** A live subscription to one instance of a context. */
+export interface Subscription {
+  /** Stops refetching. */
+  unsubscribe(): void;
+  /** Refetches now. */
+  refresh(): Promise<void>;
+}
+
+interface Instance {
+  context: string;
+  params: Record<string, unknown>;
+  refresh(): Promise<void>;
+}
+
+const instances = new Set<Instance>();
+
+/** Subscribes to one instance of a context: fetches it now and again whenever a mutation
+ * invalidates it. */
+export function subscribe<T>(
+  context: string,
+  params: object,
+  onData: (bundle: T) => void,
+  onError: (error: unknown) => void = () => {},
+): Subscription {
+  const instance: Instance = {
+    context,
+    params: { ...params } as Record<string, unknown>,
+    async refresh() {
+      try {
+        onData(await fetchContext<T>(context, params));
+      } catch (error) {
+        onError(error);
+      }
+    },
+  };
+  instances.add(instance);
+  void instance.refresh();
+  return {
+    unsubscribe: () => void instances.delete(instance),
+    refresh: () => instance.refresh(),
+  };
+}
+
+/** Whether `target` makes `instance` stale: a broad target any instance of its context; a
+ * scoped or function-level one the instances whose params match its params. */
+export function matches(target: InvalidationTarget, instance: { context: string; params: Record<string, unknown> }): boolean {
+  if (typeof target === "string") return target === instance.context;
+  if (target.context !== instance.context) return false;
+  return Object.entries(target.params ?? {}).every(
+    ([name, value]) => name in instance.params && String(instance.params[name]) === String(value),
+  );
+}
+
+/** Refetches every subscribed instance that one of `targets` makes stale. */
+export async function invalidate(targets: InvalidationTarget[]): Promise<void> {
+  const stale = [...instances].filter((instance) => targets.some((target) => matches(target, instance)));
+  await Promise.all(stale.map((instance) => instance.refresh()));
+}

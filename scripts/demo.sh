@@ -1,0 +1,25 @@
+# Sourced by the peer scripts: `start_demo` builds the demo, starts it on a free loopback port
+# with fresh distinct secrets, waits until it answers, and sets DEMO_URL; the demo is stopped
+# when the calling script exits.
+
+start_demo() {
+    cargo build --quiet --example demo
+    local port
+    port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    export JWT_PRIVATE_KEY="peer-jwt-secret-$(date +%s%N)-0123456789"
+    export MIZAN_CACHE_SECRET="peer-cache-secret-$(date +%s%N)-0123456789"
+    export MIZAN_MWT_SECRET="peer-mwt-secret-$(date +%s%N)-0123456789"
+    MIZAN_ADDR="127.0.0.1:$port" ./target/debug/examples/demo >"target/demo-$port.log" 2>&1 &
+    DEMO_PID=$!
+    trap 'kill $DEMO_PID 2>/dev/null; wait $DEMO_PID 2>/dev/null || true' EXIT
+    DEMO_URL="http://127.0.0.1:$port"
+    for _ in $(seq 1 100); do
+        if python3 -c "import urllib.request; urllib.request.urlopen('$DEMO_URL/api/mizan/session/', timeout=1)" 2>/dev/null; then
+            return 0
+        fi
+        sleep 0.1
+    done
+    echo "the demo did not start; its log:" >&2
+    cat "target/demo-$port.log" >&2
+    return 1
+}

@@ -1,0 +1,180 @@
+// Drives the running demo through the generated client (MIZAN_E2E_URL), after `tsc --strict`
+// has type-checked both. The `@ts-expect-error` lines are type tests: if the generated types
+// stopped rejecting them, compilation would fail.
+import assert from "node:assert/strict";
+import { parse } from "@bgotink/kdl";
+import { before, describe, it } from "node:test";
+
+import {
+  callAddItem,
+  callAdminAction,
+  callEcho,
+  callLogin,
+  callSecret,
+  callUpdateName,
+  callUpdateProfile,
+  configure,
+  fetchUser,
+  matches,
+  MizanError,
+  parseJson,
+  subscribeCatalog,
+  subscribeNotes,
+  subscribeUser,
+} from "../../target/ts-client/index.js";
+import type { Profile, UserBundle, Int64 } from "../../target/ts-client/index.js";
+
+const baseUrl = process.env.MIZAN_E2E_URL ?? "http://127.0.0.1:8000";
+let token: string | null = null;
+
+/** Resolves once `predicate` holds, polling briefly (subscriptions refetch asynchronously). */
+async function until(predicate: () => boolean, what: string): Promise<void> {
+  for (let i = 0; i < 200; i++) {
+    if (predicate()) return;
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  assert.fail(`timed out waiting for ${what}`);
+}
+
+async function expectError(promise: Promise<unknown>, status: number, code: string): Promise<MizanError> {
+  const error = await promise.then(
+    () => assert.fail(`expected a ${status} ${code}`),
+    (e: unknown) => e,
+  );
+  assert.ok(error instanceof MizanError, `a MizanError, got ${String(error)}`);
+  assert.equal(error.status, status);
+  assert.equal(error.code, code);
+  return error;
+}
+
+before(() => configure({ baseUrl, getToken: () => token }));
+
+describe("calls and fetches", () => {
+  it("calls a standalone function", async () => {
+    const echoed: string = await callEcho({ message: "hello" });
+    assert.equal(echoed, "hello");
+    // @ts-expect-error: `message` is a string
+    void (() => callEcho({ message: 5 }));
+    // @ts-expect-error: `message` is required
+    void (() => callEcho({}));
+  });
+
+  it("fetches a context bundle, typed", async () => {
+    const bundle: UserBundle = await fetchUser({ user_id: 1 });
+    const profile: Profile = bundle.user_profile;
+    const id: Int64 = profile.id;
+    assert.equal(id, 1);
+    assert.equal(profile.email, "alice@company.com");
+    assert.deepEqual(
+      bundle.user_orders.map((order) => order.total),
+      [250, 75],
+    );
+    // @ts-expect-error: `user_id` is required
+    void (() => fetchUser({}));
+  });
+});
+
+describe("invalidation", () => {
+  it("refetches exactly the subscriptions a mutation makes stale", async () => {
+    const seen = { user1: 0, user2: 0, notes: 0, catalog: 0 };
+    let user1: UserBundle | null = null;
+    let catalogSize = 0;
+    const subscriptions = [
+      subscribeUser({ user_id: 1 }, (bundle) => {
+        seen.user1++;
+        user1 = bundle;
+      }),
+      subscribeUser({ user_id: 2 }, () => void seen.user2++),
+      subscribeNotes({ folder: "inbox" }, () => void seen.notes++),
+      subscribeCatalog({}, (bundle) => {
+        seen.catalog++;
+        catalogSize = bundle.catalog_items.length;
+      }),
+    ];
+    await until(() => Object.values(seen).every((n) => n === 1), "the first fetches");
+
+    // Scoped by user_id: only user 1's subscription refetches.
+    const updated = await callUpdateProfile({ user_id: 1, name: "Alicia" });
+    assert.equal(updated.name, "Alicia");
+    await until(() => seen.user1 === 2, "user 1 refetched");
+    assert.equal((user1 as UserBundle | null)?.user_profile.name, "Alicia");
+    assert.deepEqual(seen, { user1: 2, user2: 1, notes: 1, catalog: 1 });
+
+    // Function-level, scoped: user 2's subscription only.
+    await callUpdateName({ user_id: 2, name: "Robert" });
+    await until(() => seen.user2 === 2, "user 2 refetched");
+    assert.deepEqual(seen, { user1: 2, user2: 2, notes: 1, catalog: 1 });
+
+    // Broad: every catalog subscription, nothing else.
+    await callAddItem({ name: "Doohickey" });
+    await until(() => seen.catalog === 2, "catalog refetched");
+    assert.equal(catalogSize, 3);
+    assert.deepEqual(seen, { user1: 2, user2: 2, notes: 1, catalog: 2 });
+
+    subscriptions.forEach((s) => s.unsubscribe());
+    await callUpdateProfile({ user_id: 1, name: "Alice" });
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.equal(seen.user1, 2, "no refetch after unsubscribe");
+  });
+
+  it("matches targets the way the protocol says", () => {
+    const user5 = { context: "user", params: { user_id: 5 } };
+    assert.ok(matches("user", user5));
+    assert.ok(matches({ context: "user", params: { user_id: 5 } }, user5));
+    assert.ok(matches({ context: "user", params: { user_id: "5" } }, user5), "header values are strings");
+    assert.ok(!matches({ context: "user", params: { user_id: 6 } }, user5));
+    assert.ok(matches({ context: "user", function: "user_profile", params: { user_id: 5 } }, user5));
+    assert.ok(!matches("notes", user5));
+  });
+});
+
+describe("typed errors", () => {
+  it("400 bad_request with details", async () => {
+    const error = await expectError(callUpdateProfile({ user_id: 1, name: "" }), 400, "bad_request");
+    assert.deepEqual(error.details, { fields: { name: "1 to 64 characters" } });
+  });
+
+  it("401 unauthenticated without a token", async () => {
+    token = null;
+    await expectError(callSecret(), 401, "unauthenticated");
+  });
+
+  it("403 forbidden for a user who is not staff", async () => {
+    const tokens = await callLogin({ username: "bob", password: "bob" });
+    token = tokens.access;
+    await expectError(callAdminAction(), 403, "forbidden");
+    const secret = await callSecret();
+    assert.deepEqual(secret, { secret: "the cake is a lie", for: "2" });
+    token = null;
+  });
+});
+
+describe("64-bit integers", () => {
+  it("are refused rather than rounded when a JavaScript number cannot hold them", () => {
+    assert.deepEqual(parseJson('{"id": 9007199254740991, "x": 0.12345678901234567}'), {
+      id: 9007199254740991,
+      x: 0.12345678901234567,
+    });
+    assert.deepEqual(parseJson('{"s": "12345678901234567890"}'), { s: "12345678901234567890" });
+    assert.throws(
+      () => parseJson('{"id": 9007199254740993}'),
+      (e: unknown) => e instanceof MizanError && e.code === "precision_loss",
+    );
+  });
+});
+
+describe("the IR", () => {
+  it("parses with an independent KDL v2 parser and lists only public functions", async () => {
+    const response = await fetch(`${baseUrl}/api/mizan/schema/`);
+    assert.equal(response.headers.get("content-type"), "text/plain; charset=utf-8");
+    const document = parse(await response.text());
+    assert.equal(document.nodes[0]?.getName(), "mizan-ir");
+    const functions = document.nodes.filter((node) => node.getName() === "function");
+    const names = functions.map((node) => node.getArgument(0));
+    assert.ok(names.includes("update_profile") && names.includes("user_profile"));
+    assert.ok(!names.includes("stripe_webhook"), "private functions are absent");
+    assert.ok(!names.includes("profile_page"), "view-path functions are absent");
+    const update = functions.find((node) => node.getArgument(0) === "update_profile");
+    assert.equal(update?.getProperty("kind"), "mutation");
+  });
+});
