@@ -18,5 +18,24 @@ if cargo tree -p mizan-core -e normal --prefix none | grep -E '^(tokio|async-std
 fi
 echo "ok: no tokio, async-std, actix-rt or smol in mizan-core's dependencies"
 
-step "tests (unit, doc, compile-fail, HTTP conformance over loopback)"
+step "redis-server and python3 (the Redis tests start their own server on a free loopback port)"
+if ! command -v redis-server >/dev/null; then
+    apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y redis-server
+fi
+redis-server --version
+command -v python3 >/dev/null || { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y python3 python3-venv; }
+
+step "tests (unit, doc, compile-fail, HTTP conformance over loopback, cache backends)"
 cargo test --workspace --all-features
+
+step "node and npm (the TypeScript client test)"
+if ! command -v npm >/dev/null; then
+    apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y nodejs npm
+fi
+node --version
+
+step "token interop: PyJWT against the running demo"
+./scripts/interop.sh
+
+step "the generated TypeScript client: tsc --strict, then node against the running demo"
+./scripts/ts-e2e.sh

@@ -30,3 +30,9 @@ pub mod axum {
 pub mod actix {
     pub use mizan_actix::*;
 }
+
+/// The Redis cache backend (`mizan-cache-redis`).
+#[cfg(feature = "redis")]
+pub mod redis {
+    pub use mizan_cache_redis::*;
+}

@@ -2,11 +2,14 @@
 //!
 //! `CASES` is one table of request → expected response, written once; the scenario tests below
 //! it check behaviour across several requests (staleness, per-user bundles, revocation). Every
-//! test runs against each adapter in `Adapter::ALL`, on a fresh app.
+//! test runs against each adapter in `Adapter::ALL` on the memory cache, and once more on a real
+//! Redis (started by the test), each time on a fresh app.
 
 #[path = "../examples/demo/app.rs"]
 #[allow(dead_code)]
 mod app;
+#[path = "support/redis_server.rs"]
+mod redis_server;
 #[path = "../examples/demo/serve.rs"]
 #[allow(dead_code)]
 mod serve;
@@ -20,12 +23,29 @@ use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use serve::Adapter;
 
+/// The cache a served demo uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Cache {
+    Memory,
+    Redis,
+}
+
+/// Every adapter on the memory cache, and the default adapter on a real Redis: the demo works
+/// unchanged on either backend.
+const SETUPS: [(Adapter, Cache); 4] = [
+    (Adapter::Axum, Cache::Memory),
+    (Adapter::Tower, Cache::Memory),
+    (Adapter::Actix, Cache::Memory),
+    (Adapter::Axum, Cache::Redis),
+];
+
 /// A running demo on one adapter.
 struct Server {
     adapter: Adapter,
     addr: SocketAddr,
     client: reqwest::Client,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
+    _redis: Option<redis_server::RedisServer>,
 }
 
 impl Drop for Server {
@@ -35,10 +55,22 @@ impl Drop for Server {
 }
 
 async fn start(adapter: Adapter) -> Server {
-    let app = app::builder(&app::Secrets::development())
-        .with_cache(mizan::MemoryCache::new())
-        .build()
-        .expect("the demo builds");
+    start_with(adapter, Cache::Memory).await
+}
+
+async fn start_with(adapter: Adapter, cache: Cache) -> Server {
+    let builder = app::builder(&app::Secrets::development());
+    let (builder, redis) = match cache {
+        Cache::Memory => (builder.with_cache(mizan::MemoryCache::new()), None),
+        Cache::Redis => {
+            let server = redis_server::RedisServer::start();
+            let backend = mizan_cache_redis::RedisCache::connect(server.url())
+                .await
+                .expect("redis");
+            (builder.with_cache(backend), Some(server))
+        }
+    };
+    let app = builder.build().expect("the demo builds");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let task = tokio::spawn(adapter.serve(listener, app));
@@ -51,6 +83,7 @@ async fn start(adapter: Adapter) -> Server {
         addr,
         client,
         task,
+        _redis: redis,
     }
 }
 
@@ -141,14 +174,14 @@ impl Server {
     }
 }
 
-/// Runs `test` against a fresh server on every adapter.
+/// Runs `test` against a fresh server for every setup (each adapter; Redis on one).
 async fn each_adapter<F, Fut>(test: F)
 where
     F: Fn(Arc<Server>) -> Fut,
     Fut: std::future::Future<Output = ()>,
 {
-    for adapter in Adapter::ALL {
-        test(Arc::new(start(adapter).await)).await;
+    for (adapter, cache) in SETUPS {
+        test(Arc::new(start_with(adapter, cache).await)).await;
     }
 }
 

@@ -9,7 +9,8 @@
 //!
 //! Environment: `MIZAN_ADDR` (default `127.0.0.1:8000`), `MIZAN_ADAPTER` (`axum` default, `actix`,
 //! `tower`), and the three secrets `JWT_PRIVATE_KEY`, `MIZAN_CACHE_SECRET`, `MIZAN_MWT_SECRET`
-//! (distinct development defaults are used, and said so, when unset).
+//! (distinct development defaults are used, and said so, when unset); `MIZAN_REDIS_URL` makes the
+//! origin cache Redis instead of memory.
 
 mod app;
 mod serve;
@@ -35,9 +36,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     for name in defaulted.into_iter().filter(|_| !exporting) {
         println!("{name} is not set: using its built-in development default (never in production)");
     }
-    let app = app::builder(&secrets)
-        .with_cache(mizan::MemoryCache::new())
-        .build()?;
+    let builder = app::builder(&secrets);
+    let (builder, cache_name) = match std::env::var("MIZAN_REDIS_URL") {
+        Ok(url) => (
+            builder.with_cache(mizan_cache_redis::RedisCache::connect(&url).await?),
+            "Redis",
+        ),
+        Err(_) => (builder.with_cache(mizan::MemoryCache::new()), "memory"),
+    };
+    let app = builder.build()?;
 
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args
@@ -68,7 +75,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let listener = tokio::net::TcpListener::bind(&addr).await?;
     let local = listener.local_addr()?;
-    println!("Mizan demo on http://{local} ({adapter_name} adapter, memory cache)");
+    println!("Mizan demo on http://{local} ({adapter_name} adapter, {cache_name} cache)");
     println!("Try:");
     println!("  curl -s -X POST http://{local}/api/mizan/call/ -H 'content-type: application/json' -d '{{\"fn\":\"echo\",\"args\":{{\"message\":\"hi\"}}}}'");
     println!("  curl -s 'http://{local}/api/mizan/ctx/user/?user_id=1'");

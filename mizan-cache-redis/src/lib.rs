@@ -1,1 +1,395 @@
-//! Redis `CacheBackend` for Mizan (work in progress).
+//! A Redis [`CacheBackend`] for Mizan's origin cache.
+//!
+//! [`RedisCache`] keeps context bundles and their epochs in Redis, so every process serving the
+//! same app shares one cache and sees the others' purges. Like every backend it only stores bytes
+//! under keys with a time to live: keys, staleness and fail-open behaviour are the dispatcher's
+//! job (see `mizan_core::cache`).
+//!
+//! # Quick start
+//!
+//! ```no_run
+//! use std::time::Duration;
+//!
+//! use mizan_cache_redis::RedisCache;
+//! use mizan_core::Mizan;
+//!
+//! #[tokio::main]
+//! async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//!     // `RedisCache::connect(url)` does the same with every option at its default.
+//!     let cache = RedisCache::builder("redis://127.0.0.1:6379/")
+//!         .with_prefix("shop:")
+//!         .with_timeout(Duration::from_millis(100))
+//!         .build()
+//!         .await?;
+//!     let app = Mizan::builder()
+//!         .with_cache(cache)
+//!         .with_cache_secret(std::env::var("MIZAN_CACHE_SECRET")?)
+//!         .build()?;
+//!     # let _ = app;
+//!     Ok(())
+//! }
+//! ```
+//!
+//! # Options
+//!
+//! | builder method | default | what it sets |
+//! |---|---|---|
+//! | [`with_prefix`](RedisCacheBuilder::with_prefix) | `"mizan:"` | prepended to every key, so several apps can share one Redis database |
+//! | [`with_pool_size`](RedisCacheBuilder::with_pool_size) | 50 | connections at most; each is multiplexed, opened on first use and used in turn |
+//! | [`with_timeout`](RedisCacheBuilder::with_timeout) | 250 ms | the longest one Redis command may take |
+//!
+//! The time to live of each entry is the one the dispatcher passes (at most the app's
+//! `with_cache_max_ttl`, 24 h by default); a zero time to live removes the key. This crate has
+//! no Cargo features; it re-exports the [`redis`] crate it is built on.
+//!
+//! # Runtime
+//!
+//! [`build`](RedisCacheBuilder::build) must be awaited inside a Tokio runtime with its time
+//! driver enabled (`#[tokio::main]` and `#[actix_web::main]` both enable it). Every operation
+//! then runs as a task on *that* runtime, so the cache can be awaited from any executor (another
+//! Tokio runtime, actix's workers, `futures::executor::block_on`), as long as that runtime keeps
+//! running. Do not block the only thread of a current-thread runtime while waiting on the cache.
+//!
+//! # Failures
+//!
+//! No operation waits longer than the timeout for any one command: a stopped, unreachable or hung
+//! (e.g. `SIGSTOP`ped) server yields a [`CacheError`], which the dispatcher turns into "execute
+//! and do not cache". After a command times out, the cache fails at once for the length of one
+//! timeout instead of waiting again, so a hung server costs each request about one timeout, not
+//! one per cache operation. Connections reconnect by themselves, in the background, when the
+//! server comes back. Errors are [`CacheError::Timeout`], [`CacheError::Unavailable`]
+//! (connection refused or lost, runtime gone) or [`CacheError::Backend`] (Redis answered with an
+//! error, bad URL), with the `redis` error as their source.
+
+use std::future::Future;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use mizan_core::{CacheBackend, CacheError};
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{AsyncConnectionConfig, Cmd, FromRedisValue, RedisError};
+use tokio::runtime::Handle;
+
+pub use redis;
+
+/// The longest time to live stored; longer ones are cut to it (Redis refuses overflowing ones).
+const MAX_TTL: Duration = Duration::from_secs(365 * 24 * 3600);
+/// Keys asked for per `SCAN` round trip, and so deleted per `UNLINK`.
+const SCAN_COUNT: usize = 1000;
+/// How long a new connection may take to answer its first `PING` in [`RedisCacheBuilder::build`].
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// A [`CacheBackend`] on Redis: a bounded set of multiplexed, self-reconnecting connections, a
+/// key prefix and a per-command timeout. See the [crate docs](crate) for the options.
+///
+/// Cloning is cheap and shares the connections.
+#[derive(Clone)]
+pub struct RedisCache {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    pool: Vec<ConnectionManager>,
+    next: AtomicUsize,
+    prefix: String,
+    timeout: Duration,
+    runtime: Handle,
+    /// After a timeout, commands fail at once until this instant.
+    cool_until: Mutex<Option<Instant>>,
+}
+
+/// Configures a [`RedisCache`]; made by [`RedisCache::builder`].
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct RedisCacheBuilder {
+    url: String,
+    prefix: String,
+    pool_size: usize,
+    timeout: Duration,
+}
+
+impl RedisCache {
+    /// The default key prefix.
+    pub const DEFAULT_PREFIX: &'static str = "mizan:";
+    /// The default bound on connections.
+    pub const DEFAULT_POOL_SIZE: usize = 50;
+    /// The default per-command timeout.
+    pub const DEFAULT_TIMEOUT: Duration = Duration::from_millis(250);
+
+    /// Connects to `url` (`redis://[user:password@]host[:port][/db]`, or `rediss://` when the
+    /// `redis` crate has a TLS feature) with the default options.
+    pub async fn connect(url: impl Into<String>) -> Result<Self, CacheError> {
+        Self::builder(url).build().await
+    }
+
+    /// Starts configuring a cache on `url`.
+    pub fn builder(url: impl Into<String>) -> RedisCacheBuilder {
+        RedisCacheBuilder {
+            url: url.into(),
+            prefix: Self::DEFAULT_PREFIX.to_owned(),
+            pool_size: Self::DEFAULT_POOL_SIZE,
+            timeout: Self::DEFAULT_TIMEOUT,
+        }
+    }
+
+    /// The key prefix.
+    pub fn prefix(&self) -> &str {
+        &self.inner.prefix
+    }
+
+    /// Runs `op` as a task on the cache's runtime, so that any executor can await it.
+    async fn run<T, F>(&self, op: impl FnOnce(Arc<Inner>) -> F) -> Result<T, CacheError>
+    where
+        T: Send + 'static,
+        F: Future<Output = Result<T, CacheError>> + Send + 'static,
+    {
+        let task = self.inner.runtime.spawn(op(self.inner.clone()));
+        task.await
+            .map_err(|err| CacheError::Unavailable(Box::new(err)))?
+    }
+}
+
+impl std::fmt::Debug for RedisCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisCache")
+            .field("prefix", &self.inner.prefix)
+            .field("pool_size", &self.inner.pool.len())
+            .field("timeout", &self.inner.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RedisCacheBuilder {
+    /// Prepends `prefix` to every key (default `"mizan:"`; may be empty).
+    pub fn with_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefix = prefix.into();
+        self
+    }
+
+    /// Opens at most `size` connections (at least 1; default 50).
+    pub fn with_pool_size(mut self, size: usize) -> Self {
+        self.pool_size = size.max(1);
+        self
+    }
+
+    /// Gives up on a Redis command after `timeout` (default 250 ms; at least 1 ms).
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout.max(Duration::from_millis(1));
+        self
+    }
+
+    /// Checks that Redis answers `PING` and makes the cache: [`CacheError::Unavailable`] when
+    /// it cannot be reached or no Tokio runtime is running (see [Runtime](crate#runtime)),
+    /// [`CacheError::Backend`] for a malformed URL. The pool's connections open on first use.
+    pub async fn build(self) -> Result<RedisCache, CacheError> {
+        let runtime = Handle::try_current().map_err(|err| CacheError::Unavailable(err.into()))?;
+        let client = redis::Client::open(self.url.as_str()).map_err(backend)?;
+        let probe = AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(CONNECT_TIMEOUT))
+            .set_response_timeout(Some(CONNECT_TIMEOUT));
+        let mut conn = client
+            .get_multiplexed_async_connection_with_config(&probe)
+            .await
+            .map_err(classify)?;
+        redis::cmd("PING")
+            .query_async::<()>(&mut conn)
+            .await
+            .map_err(classify)?;
+        // Our own timeout bounds every command; reconnect attempts back off to at most 1 s apart.
+        let config = ConnectionManagerConfig::new()
+            .set_response_timeout(None)
+            .set_connection_timeout(Some(self.timeout.max(Duration::from_secs(1))))
+            .set_max_delay(Duration::from_secs(1));
+        let pool = (0..self.pool_size)
+            .map(|_| ConnectionManager::new_lazy_with_config(client.clone(), config.clone()))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(backend)?;
+        Ok(RedisCache {
+            inner: Arc::new(Inner {
+                pool,
+                next: AtomicUsize::new(0),
+                prefix: self.prefix,
+                timeout: self.timeout,
+                runtime,
+                cool_until: Mutex::new(None),
+            }),
+        })
+    }
+}
+
+impl Inner {
+    fn key(&self, key: &str) -> String {
+        format!("{}{key}", self.prefix)
+    }
+
+    /// Sends one command on the next connection, within the timeout.
+    async fn query<T: FromRedisValue>(&self, cmd: &Cmd) -> Result<T, CacheError> {
+        let cooling = *self.cool_until.lock().unwrap_or_else(|p| p.into_inner());
+        if cooling.is_some_and(|until| Instant::now() < until) {
+            let why = "a Redis command timed out less than one timeout ago; not waiting again yet";
+            return Err(CacheError::Unavailable(why.into()));
+        }
+        let slot = self.next.fetch_add(1, Ordering::Relaxed) % self.pool.len();
+        let mut conn = self.pool[slot].clone();
+        match tokio::time::timeout(self.timeout, cmd.query_async::<T>(&mut conn)).await {
+            Ok(result) => result.map_err(classify),
+            Err(_elapsed) => {
+                let until = Instant::now() + self.timeout;
+                *self.cool_until.lock().unwrap_or_else(|p| p.into_inner()) = Some(until);
+                Err(CacheError::Timeout)
+            }
+        }
+    }
+}
+
+/// Maps a `redis` error onto the three kinds of [`CacheError`], keeping it as the source.
+fn classify(err: RedisError) -> CacheError {
+    if err.is_timeout() {
+        CacheError::Timeout
+    } else if err.is_io_error() || err.is_connection_dropped() {
+        CacheError::Unavailable(Box::new(err))
+    } else {
+        backend(err)
+    }
+}
+
+fn backend(err: RedisError) -> CacheError {
+    CacheError::Backend(Box::new(err))
+}
+
+/// `prefix` as a `SCAN MATCH` pattern matching exactly the keys that start with it.
+fn prefix_pattern(prefix: &str) -> String {
+    let mut pattern = String::with_capacity(prefix.len() + 8);
+    for c in prefix.chars() {
+        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern.push('*');
+    pattern
+}
+
+/// A time to live in whole milliseconds for `SET PX`: rounded up, at most [`MAX_TTL`].
+fn ttl_millis(ttl: Duration) -> u64 {
+    let millis = ttl.min(MAX_TTL).as_nanos().div_ceil(1_000_000);
+    u64::try_from(millis).unwrap_or(u64::MAX)
+}
+
+#[async_trait]
+impl CacheBackend for RedisCache {
+    async fn get(&self, key: &str) -> Result<Option<Bytes>, CacheError> {
+        let key = self.inner.key(key);
+        self.run(|inner| async move {
+            let value: Option<Vec<u8>> = inner.query(redis::cmd("GET").arg(key)).await?;
+            Ok(value.map(Bytes::from))
+        })
+        .await
+    }
+
+    async fn put(&self, key: &str, value: Bytes, ttl: Duration) -> Result<(), CacheError> {
+        let key = self.inner.key(key);
+        self.run(|inner| async move {
+            if ttl.is_zero() {
+                // Expired at once: what was there is gone, and nothing new is readable.
+                return inner.query(redis::cmd("UNLINK").arg(key)).await;
+            }
+            let mut cmd = redis::cmd("SET");
+            cmd.arg(key).arg(&value[..]).arg("PX").arg(ttl_millis(ttl));
+            inner.query(&cmd).await
+        })
+        .await
+    }
+
+    async fn delete(&self, key: &str) -> Result<bool, CacheError> {
+        let key = self.inner.key(key);
+        self.run(|inner| async move {
+            let removed: u64 = inner.query(redis::cmd("UNLINK").arg(key)).await?;
+            Ok(removed > 0)
+        })
+        .await
+    }
+
+    async fn delete_by_prefix(&self, prefix: &str) -> Result<u64, CacheError> {
+        let pattern = prefix_pattern(&self.inner.key(prefix));
+        self.run(|inner| async move {
+            let (mut cursor, mut removed) = (0_u64, 0_u64);
+            loop {
+                let mut scan = redis::cmd("SCAN");
+                scan.arg(cursor).arg("MATCH").arg(&pattern);
+                scan.arg("COUNT").arg(SCAN_COUNT);
+                let (next, keys): (u64, Vec<Vec<u8>>) = inner.query(&scan).await?;
+                if !keys.is_empty() {
+                    // UNLINK counts what it removed, so keys SCAN returns twice count once.
+                    removed += inner.query::<u64>(redis::cmd("UNLINK").arg(keys)).await?;
+                }
+                if next == 0 {
+                    return Ok(removed);
+                }
+                cursor = next;
+            }
+        })
+        .await
+    }
+
+    async fn get_many(&self, keys: &[String]) -> Result<Vec<Option<Bytes>>, CacheError> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let keys: Vec<String> = keys.iter().map(|key| self.inner.key(key)).collect();
+        self.run(|inner| async move {
+            let values: Vec<Option<Vec<u8>>> = inner.query(redis::cmd("MGET").arg(keys)).await?;
+            Ok(values.into_iter().map(|v| v.map(Bytes::from)).collect())
+        })
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn glob_characters_of_the_prefix_are_escaped() {
+        assert_eq!(prefix_pattern("mizan:ctx:user:"), "mizan:ctx:user:*");
+        assert_eq!(prefix_pattern(r"a*b?c[d]e\f"), r"a\*b\?c\[d\]e\\f*");
+        assert_eq!(prefix_pattern(""), "*");
+        assert_eq!(prefix_pattern("é^-"), "é^-*");
+    }
+
+    #[test]
+    fn ttls_round_up_to_milliseconds_and_are_bounded() {
+        assert_eq!(ttl_millis(Duration::from_nanos(1)), 1);
+        assert_eq!(ttl_millis(Duration::from_millis(1500)), 1500);
+        assert_eq!(ttl_millis(Duration::from_secs(86_400)), 86_400_000);
+        assert_eq!(ttl_millis(Duration::MAX), MAX_TTL.as_millis() as u64);
+    }
+
+    #[test]
+    fn building_outside_a_runtime_is_an_error_not_a_panic() {
+        let built = futures_executor::block_on(RedisCache::connect("redis://127.0.0.1:1/"));
+        assert!(
+            matches!(built, Err(CacheError::Unavailable(_))),
+            "{built:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_bad_url_is_a_backend_error() {
+        let built = RedisCache::connect("http://example/").await;
+        assert!(matches!(built, Err(CacheError::Backend(_))), "{built:?}");
+    }
+
+    #[tokio::test]
+    async fn a_refused_connection_is_unavailable_with_its_cause() {
+        // Port 1 on loopback: nothing listens there (and it is not anyone's Redis).
+        let built = RedisCache::connect("redis://127.0.0.1:1/").await;
+        let Err(CacheError::Unavailable(source)) = built else {
+            panic!("{built:?}")
+        };
+        assert!(source.downcast_ref::<RedisError>().is_some(), "{source}");
+    }
+}

@@ -16,9 +16,11 @@
 //! ```
 //! use mizan_core::testing::{block_on, TestClient};
 //! use mizan_core::{client, ApiError, Mizan, Request};
+//! use schemars::JsonSchema;
 //! use serde::Serialize;
 //!
-//! #[derive(Serialize)]
+//! // Results and arguments are serde types that describe themselves for the IR.
+//! #[derive(Serialize, JsonSchema)]
 //! struct Profile { id: i64, name: String }
 //!
 //! #[client(context = "user")]

@@ -1,0 +1,231 @@
+//! Origin cache figures (see `docs/BENCHMARKS.md`): one backend `get`; a context fetch through
+//! `TestClient` that hits or misses, on the memory and Redis backends and without a cache; and a
+//! broad mutation that purges a context holding 100 000 entries.
+//!
+//! Redis runs as a local `redis-server` on a free loopback port, started by the test fixture.
+//!
+//! ```sh
+//! cargo bench --bench redis_cache
+//! ```
+
+#[path = "../tests/support/redis_server.rs"]
+mod redis_server;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use criterion::{criterion_group, criterion_main, Criterion, SamplingMode};
+use mizan_cache_redis::{redis, RedisCache};
+use mizan_core::testing::TestClient;
+use mizan_core::{ApiError, CacheBackend, Function, MemoryCache, Mizan, MizanBuilder};
+use redis_server::RedisServer;
+use serde_json::json;
+use tokio::runtime::Runtime;
+
+const SECRET: &str = "benchmark-cache-secret-0123456789abcdef";
+const ENTRIES: usize = 100_000;
+
+/// Context `catalog` (param `page`) whose one function does trivial work, and the broad
+/// mutation `restock`.
+fn builder() -> MizanBuilder {
+    let items = Function::new("catalog_items")
+        .with_context("catalog")
+        .with_param::<i64>("page")
+        .handler(|_req, mut args| async move {
+            let page: i64 = args.take("page")?;
+            Ok::<_, ApiError>(json!({"page": page, "items": [page * 10, page * 10 + 1]}))
+        });
+    let restock = Function::new("restock")
+        .with_affects(["catalog"])
+        .handler(|_req, _args| async { Ok::<_, ApiError>(true) });
+    Mizan::builder().with_function(items).with_function(restock)
+}
+
+fn cached(backend: impl CacheBackend) -> Mizan {
+    let builder = builder().with_cache(backend).with_cache_secret(SECRET);
+    builder.build().expect("a valid app")
+}
+
+fn runtime() -> Runtime {
+    let mut runtime = tokio::runtime::Builder::new_multi_thread();
+    runtime
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a runtime")
+}
+
+fn fetches(c: &mut Criterion) {
+    let rt = runtime();
+    let server = RedisServer::start();
+    let redis = rt
+        .block_on(RedisCache::connect(server.url()))
+        .expect("redis");
+    let apps = [
+        ("none", builder().build().expect("a valid app")),
+        ("memory", cached(MemoryCache::new())),
+        ("redis", cached(redis)),
+    ];
+    let mut group = c.benchmark_group("fetch");
+    for (backend, app) in apps {
+        let client = TestClient::new(&app);
+        let fetch = |page: &str| {
+            let response = rt.block_on(client.fetch("catalog", &[("page", page)]));
+            assert_eq!(response.status(), 200);
+        };
+        if backend != "none" {
+            group.bench_function(format!("{backend}/hit"), |b| b.iter(|| fetch("1")));
+        }
+        // A page never asked before: the bundle is executed and stored.
+        let mut page = 1_000_000_u64;
+        group.bench_function(format!("{backend}/miss"), |b| {
+            b.iter(|| {
+                page += 1;
+                fetch(&page.to_string());
+            })
+        });
+    }
+    group.finish();
+}
+
+/// One `get` of a present key: `MemoryCache`, `RedisCache`, and a bare `GET` on the `redis`
+/// crate's own connection manager (the floor a Redis backend can reach).
+fn gets(c: &mut Criterion) {
+    let rt = runtime();
+    let server = RedisServer::start();
+    let redis_cache = rt
+        .block_on(RedisCache::connect(server.url()))
+        .expect("redis");
+    let memory = MemoryCache::new();
+    let client = redis::Client::open(server.url()).expect("a url");
+    let manager = rt
+        .block_on(redis::aio::ConnectionManager::new(client))
+        .expect("a connection");
+    let hour = Duration::from_secs(3600);
+    rt.block_on(async {
+        let value = Bytes::from_static(b"bundle");
+        memory.put("k", value.clone(), hour).await.expect("put");
+        redis_cache.put("k", value, hour).await.expect("put");
+    });
+    let mut group = c.benchmark_group("get");
+    group.bench_function("memory", |b| {
+        b.iter(|| rt.block_on(memory.get("k")).expect("get").expect("present"))
+    });
+    group.bench_function("redis", |b| {
+        b.iter(|| {
+            rt.block_on(redis_cache.get("k"))
+                .expect("get")
+                .expect("present")
+        })
+    });
+    group.bench_function("redis_crate_baseline", |b| {
+        b.iter(|| {
+            let mut conn = manager.clone();
+            let mut get = redis::cmd("GET");
+            get.arg("mizan:k");
+            rt.block_on(get.query_async::<Vec<u8>>(&mut conn))
+                .expect("get")
+        })
+    });
+    group.finish();
+}
+
+/// Puts `ENTRIES` entries of the `catalog` context into a backend (named as the dispatcher
+/// names them), directly and as fast as the backend allows.
+type Fill = Box<dyn Fn()>;
+
+fn purges(c: &mut Criterion) {
+    let rt = Arc::new(runtime());
+    let server = RedisServer::start();
+    let redis_cache = rt
+        .block_on(RedisCache::connect(server.url()))
+        .expect("redis");
+    // Room for the entries, the epochs and a margin (the default bound is 100 000 entries).
+    let memory = Arc::new(MemoryCache::new().with_capacity(2 * ENTRIES));
+
+    let fill_memory: Fill = {
+        let memory = memory.clone();
+        let rt = rt.clone();
+        Box::new(move || {
+            rt.block_on(async {
+                for i in 0..ENTRIES {
+                    let key = format!("ctx:catalog:{i:064x}");
+                    let value = Bytes::from_static(b"bundle");
+                    let _ = memory.put(&key, value, Duration::from_secs(3600)).await;
+                }
+            })
+        })
+    };
+    let fill_redis: Fill = {
+        let url = server.url();
+        let rt = rt.clone();
+        Box::new(move || {
+            rt.block_on(async {
+                let client = redis::Client::open(url.as_str()).expect("a url");
+                let mut conn = client
+                    .get_multiplexed_async_connection()
+                    .await
+                    .expect("conn");
+                for chunk in (0..ENTRIES).collect::<Vec<_>>().chunks(10_000) {
+                    let mut pipe = redis::pipe();
+                    for i in chunk {
+                        let key = format!("mizan:ctx:catalog:{i:064x}");
+                        pipe.cmd("SET")
+                            .arg(key)
+                            .arg("bundle")
+                            .arg("EX")
+                            .arg(3600)
+                            .ignore();
+                    }
+                    pipe.exec_async(&mut conn).await.expect("fill");
+                }
+            })
+        })
+    };
+    let memory_probe = memory.clone();
+    let apps = [
+        ("memory", cached(memory), fill_memory),
+        ("redis", cached(redis_cache), fill_redis),
+    ];
+
+    // Once, untimed: the mutation really empties the context.
+    for (backend, app, fill) in &apps {
+        fill();
+        let response = rt.block_on(TestClient::new(app).call("restock", json!({})));
+        assert_eq!(response.status(), 200);
+        let left = match *backend {
+            "memory" => memory_probe.len(),
+            _ => server.command(&["DBSIZE"]).expect("DBSIZE")[1..]
+                .parse()
+                .expect("a count"),
+        };
+        assert!(left < 10, "{backend}: {left} keys left after the purge");
+    }
+
+    let mut group = c.benchmark_group("purge_100k");
+    group.sampling_mode(SamplingMode::Flat);
+    group.sample_size(10);
+    group.warm_up_time(Duration::from_millis(1));
+    group.measurement_time(Duration::from_millis(1));
+    for (backend, app, fill) in apps {
+        let client = TestClient::new(&app);
+        group.bench_function(backend, |b| {
+            b.iter_custom(|iters| {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    fill();
+                    let start = Instant::now();
+                    let response = rt.block_on(client.call("restock", json!({})));
+                    total += start.elapsed();
+                    assert_eq!(response.status(), 200);
+                }
+                total
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, gets, fetches, purges);
+criterion_main!(benches);
