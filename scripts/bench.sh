@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Reproduces every figure of docs/BENCHMARKS.md: the core micro benchmarks, the origin cache
+# (memory and a real Redis), and the HTTP load harness. Benchmarks are never part of the tests.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+printf '\n==> core micro benchmarks (criterion)\n'
+cargo bench -p mizan-core --bench core
+
+printf '\n==> origin cache: memory and Redis (criterion)\n'
+command -v redis-server >/dev/null || { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y redis-server; }
+cargo bench --bench redis_cache
+
+printf '\n==> HTTP load (wrk)\n'
+./scripts/bench-http.sh
