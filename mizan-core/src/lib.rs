@@ -71,6 +71,7 @@ pub mod cache;
 mod clock;
 pub mod dispatch;
 pub mod error;
+mod escape;
 pub mod identity;
 pub mod invalidation;
 pub mod ir;

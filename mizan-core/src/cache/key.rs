@@ -7,6 +7,8 @@ use hmac::{Hmac, Mac};
 use serde_json::Value;
 use sha2::Sha256;
 
+use crate::escape::short_escape;
+
 /// Derives the origin cache key of a context bundle:
 /// `ctx:{context}:{hex(HMAC-SHA256(secret, message))}`.
 ///
@@ -83,14 +85,11 @@ pub(crate) fn hmac_hex(secret: &[u8], message: &[u8]) -> String {
 fn write_json_string(out: &mut String, s: &str) {
     out.push('"');
     for c in s.chars() {
+        if let Some(escape) = short_escape(c) {
+            out.push_str(escape);
+            continue;
+        }
         match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '\u{08}' => out.push_str("\\b"),
-            '\u{0c}' => out.push_str("\\f"),
             ' '..='~' => out.push(c),
             _ => {
                 let mut units = [0u16; 2];

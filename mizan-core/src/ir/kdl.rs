@@ -5,6 +5,7 @@
 use std::fmt::Write as _;
 
 use super::{Field, Ir, TypeDef, TypeExpr};
+use crate::escape::short_escape;
 
 /// The IR as a KDL v2 document (see `docs/IR.md`).
 pub fn to_kdl(ir: &Ir) -> String {
@@ -154,14 +155,11 @@ fn quote(value: &str) -> String {
     let mut out = String::with_capacity(value.len() + 2);
     out.push('"');
     for c in value.chars() {
+        if let Some(escape) = short_escape(c) {
+            out.push_str(escape);
+            continue;
+        }
         match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '\u{08}' => out.push_str("\\b"),
-            '\u{0c}' => out.push_str("\\f"),
             c if c.is_control()
                 || matches!(
                     c,
