@@ -16,6 +16,8 @@
 //! fixed: limits, routing and method, identity, guard, arguments, cache, execution, invalidation.
 
 use std::any::Any;
+use std::borrow::Cow;
+use std::collections::BTreeMap;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
@@ -26,6 +28,8 @@ use futures_util::FutureExt;
 use http::header::{HeaderValue, ALLOW, CACHE_CONTROL, CONTENT_TYPE};
 use http::{Method, StatusCode};
 use percent_encoding::percent_decode_str;
+use serde::Deserialize;
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use crate::app::{Limits, Mizan, DEFAULT_MOUNT};
@@ -201,8 +205,8 @@ impl Mizan {
             }
             Route::Endpoint(Endpoint::Call) => {
                 require_json(&parts.headers)?;
-                let (name, args) = parse_envelope(&body, limits.max_json_depth)?;
-                let outcome = self.run_call(&name, args, parts, body, identity).await;
+                let envelope = parse_envelope(&body, limits.max_json_depth)?;
+                let outcome = self.run_call(envelope, parts, body.clone(), identity).await;
                 Ok(HttpTransport.encode(outcome))
             }
             Route::Endpoint(Endpoint::Context(name)) => self.fetch(&name, parts, identity).await,
@@ -280,13 +284,13 @@ impl Mizan {
     /// Runs an RPC call: shared by every transport.
     pub(crate) async fn run_call(
         &self,
-        name: &str,
-        args: Map<String, Value>,
+        envelope: Envelope<'_>,
         parts: http::request::Parts,
         body: Bytes,
         identity: Identity,
     ) -> Result<CallOutcome, ApiError> {
         let registry = &self.inner.registry;
+        let name = envelope.function.as_ref();
         let not_found = || ApiError::not_found(format!("no function named {name:?}"));
         let index = *registry.by_name.get(name).ok_or_else(not_found)?;
         let function = &registry.functions[index];
@@ -299,10 +303,16 @@ impl Mizan {
         if let Some(auth) = function.auth() {
             auth.check(&identity, &parts)?;
         }
-        let args = convert_json_args(function, &args)?;
+        let mut args = convert_json_args(function, &envelope.args)?;
+        // Only a mutation needs its arguments again afterwards (to scope its targets).
+        let handler_args = if registry.plans[index].is_empty() {
+            std::mem::take(&mut args)
+        } else {
+            args.clone()
+        };
         let request =
             Request::from_parts(parts, body, identity, self.inner.state.clone(), Vec::new());
-        let result = guarded(name, handler(request, Args::new(args.clone()))).await?;
+        let result = guarded(name, handler(request, Args::new(handler_args))).await?;
         let targets = self.invalidate(index, &args).await;
         Ok(CallOutcome { result, targets })
     }
@@ -574,34 +584,62 @@ fn check_depth(bytes: &[u8], max: usize) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// Parses a call envelope `{"fn": "name", "args": {...}}` (limits checked first).
-pub(crate) fn parse_envelope(
-    body: &[u8],
-    max_depth: usize,
-) -> Result<(String, Map<String, Value>), ApiError> {
+/// A call envelope, borrowed from the body: the function's name and each argument's raw JSON.
+pub(crate) struct Envelope<'a> {
+    pub(crate) function: Cow<'a, str>,
+    pub(crate) args: BTreeMap<Cow<'a, str>, &'a RawValue>,
+}
+
+/// Parses a call envelope `{"fn": "name", "args": {...}}` (limits checked first). Arguments stay
+/// raw JSON until each is deserialized straight into its declared type.
+pub(crate) fn parse_envelope(body: &[u8], max_depth: usize) -> Result<Envelope<'_>, ApiError> {
+    #[derive(Deserialize)]
+    struct Fields<'a> {
+        #[serde(rename = "fn", borrow, default)]
+        function: Option<&'a RawValue>,
+        #[serde(borrow, default)]
+        args: Option<&'a RawValue>,
+    }
+    #[derive(Deserialize)]
+    struct Args<'a>(#[serde(borrow)] BTreeMap<Cow<'a, str>, &'a RawValue>);
+
     check_depth(body, max_depth)?;
-    let value: Value = serde_json::from_slice(body)
-        .map_err(|e| ApiError::bad_request(format!("malformed JSON: {e}")))?;
-    let Value::Object(mut envelope) = value else {
-        return Err(ApiError::bad_request("the call body must be a JSON object"));
-    };
+    let malformed = |e: serde_json::Error| ApiError::bad_request(format!("malformed JSON: {e}"));
+    let is_object = |text: &str| text.trim_start().starts_with('{');
     let field = |name: &str, problem: &str| {
         invalid_args(
             "invalid call envelope".to_owned(),
             Map::from_iter([(name.to_owned(), Value::from(problem))]),
         )
     };
-    let name = match envelope.remove("fn") {
-        Some(Value::String(name)) => name,
-        None | Some(Value::Null) => return Err(field("fn", "missing")),
-        Some(_) => return Err(field("fn", "must be a string")),
+    let text = std::str::from_utf8(body)
+        .map_err(|_| ApiError::bad_request("malformed JSON: not UTF-8"))?;
+    if !is_object(text) {
+        serde_json::from_str::<&RawValue>(text).map_err(malformed)?;
+        return Err(ApiError::bad_request("the call body must be a JSON object"));
+    }
+    let fields: Fields<'_> = serde_json::from_str(text).map_err(malformed)?;
+    let function = match fields.function {
+        None => return Err(field("fn", "missing")),
+        Some(raw) => match serde_json::from_str::<&str>(raw.get()) {
+            Ok(name) => Cow::Borrowed(name),
+            // A name with escapes cannot be borrowed.
+            Err(_) => Cow::Owned(
+                serde_json::from_str::<String>(raw.get())
+                    .map_err(|_| field("fn", "must be a string"))?,
+            ),
+        },
     };
-    let args = match envelope.remove("args") {
-        None | Some(Value::Null) => Map::new(),
-        Some(Value::Object(args)) => args,
+    let args = match fields.args {
+        None => BTreeMap::new(),
+        Some(raw) if is_object(raw.get()) => {
+            serde_json::from_str::<Args<'_>>(raw.get())
+                .map_err(malformed)?
+                .0
+        }
         Some(_) => return Err(field("args", "must be an object")),
     };
-    Ok((name, args))
+    Ok(Envelope { function, args })
 }
 
 fn parse_query(query: Option<&str>) -> Result<Vec<(String, String)>, ApiError> {
@@ -616,17 +654,17 @@ fn invalid_args(message: String, fields: Map<String, Value>) -> ApiError {
 /// Converts JSON arguments strictly; unknown arguments are refused.
 fn convert_json_args(
     function: &Function,
-    args: &Map<String, Value>,
+    args: &BTreeMap<Cow<'_, str>, &RawValue>,
 ) -> Result<Map<String, Value>, ApiError> {
     let mut problems = Map::new();
     for name in args.keys() {
         if !function.declares(name) {
-            problems.insert(name.clone(), Value::from("unexpected argument"));
+            problems.insert(name.to_string(), Value::from("unexpected argument"));
         }
     }
     let converted = convert(
         function,
-        |name| args.get(name).map(RawArg::Json),
+        |name| args.get(name).map(|raw| RawArg::Json(raw.get())),
         &mut problems,
     );
     if problems.is_empty() {
@@ -692,7 +730,10 @@ mod tests {
 
     #[test]
     fn envelopes_name_the_bad_field() {
-        let err = |body: &str| parse_envelope(body.as_bytes(), 32).unwrap_err();
+        let err = |body: &str| match parse_envelope(body.as_bytes(), 32) {
+            Ok(_) => panic!("{body} parsed"),
+            Err(err) => err,
+        };
         assert!(err("{").message().starts_with("malformed JSON"));
         assert_eq!(err("[]").message(), "the call body must be a JSON object");
         assert_eq!(err("{}").details().unwrap()["fields"]["fn"], "missing");
@@ -704,7 +745,12 @@ mod tests {
             err(r#"{"fn": "f", "args": []}"#).details().unwrap()["fields"]["args"],
             "must be an object"
         );
-        let (name, args) = parse_envelope(br#"{"fn": "f"}"#, 32).unwrap();
-        assert_eq!((name.as_str(), args.len()), ("f", 0));
+        let envelope = parse_envelope(br#"{"fn": "f"}"#, 32).unwrap();
+        let (name, args) = (envelope.function, envelope.args);
+        assert_eq!((name.as_ref(), args.len()), ("f", 0));
+        let escaped =
+            parse_envelope(br#"{"fn": "e\u0063ho", "args": {"a": [1, {"b": 2}]}}"#, 32).unwrap();
+        assert_eq!(escaped.function, "echo");
+        assert_eq!(escaped.args["a"].get(), r#"[1, {"b": 2}]"#);
     }
 }

@@ -105,8 +105,8 @@ impl<B: Into<Bytes>, E: Into<ApiError>> IntoView for Result<http::Response<B>, E
 pub(crate) enum RawArg<'a> {
     /// Not sent.
     Missing,
-    /// From a JSON body (`call/`): converted strictly.
-    Json(&'a Value),
+    /// JSON text from a call envelope (`call/`): converted strictly.
+    Json(&'a str),
     /// From a query string or route segment: `"5"` converts to `5i64`.
     Text(&'a str),
 }
@@ -120,13 +120,22 @@ fn normalize<T: DeserializeOwned + Serialize>(raw: RawArg<'_>) -> Result<Value, 
         RawArg::Missing => {
             T::deserialize(Value::Null).map_err(|_| "missing required argument".to_owned())?
         }
-        RawArg::Json(value) => T::deserialize(value).map_err(|e| e.to_string())?,
+        RawArg::Json(text) => serde_json::from_str(text).map_err(|e| without_position(&e))?,
         RawArg::Text(text) => match T::deserialize(Value::String(text.to_owned())) {
             Ok(typed) => typed,
             Err(as_string) => serde_json::from_str(text).map_err(|_| as_string.to_string())?,
         },
     };
     serde_json::to_value(typed).map_err(|e| e.to_string())
+}
+
+/// serde_json's message without its " at line 1 column N" (meaningless for one argument).
+fn without_position(err: &serde_json::Error) -> String {
+    let message = err.to_string();
+    let suffix = format!(" at line {} column {}", err.line(), err.column());
+    message
+        .strip_suffix(&suffix)
+        .map_or_else(|| message.clone(), str::to_owned)
 }
 
 /// A declared parameter: its wire name and how to convert what arrives into its type.
@@ -493,12 +502,9 @@ mod tests {
         let id = Param::new::<i64>("user_id");
         assert!(!id.is_optional());
         assert_eq!(id.normalize(RawArg::Text("5")), Ok(Value::from(5)));
-        assert_eq!(
-            id.normalize(RawArg::Json(&Value::from(5))),
-            Ok(Value::from(5))
-        );
+        assert_eq!(id.normalize(RawArg::Json("5")), Ok(Value::from(5)));
         assert!(
-            id.normalize(RawArg::Json(&Value::from("5"))).is_err(),
+            id.normalize(RawArg::Json("\"5\"")).is_err(),
             "JSON is strict"
         );
         assert!(id

@@ -136,19 +136,13 @@ impl Mizan {
             return transport.encode(Err(ApiError::payload_too_large(limits.max_body_bytes)));
         }
         let outcome = match parse_envelope(envelope, limits.max_json_depth) {
-            Ok((name, args)) => {
+            Ok(parsed) => {
                 let uri = format!("{}call/", self.inner.mount);
                 let (mut parts, ()) = http::Request::new(()).into_parts();
                 parts.method = http::Method::POST;
                 parts.uri = uri.parse().unwrap_or_default();
-                self.run_call(
-                    &name,
-                    args,
-                    parts,
-                    Bytes::copy_from_slice(envelope),
-                    identity,
-                )
-                .await
+                let body = Bytes::copy_from_slice(envelope);
+                self.run_call(parsed, parts, body, identity).await
             }
             Err(err) => Err(err),
         };
