@@ -48,31 +48,43 @@
 
 use std::sync::Arc;
 
+use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::http::StatusCode;
 use actix_web::web::{self, Payload, ServiceConfig};
-use actix_web::{HttpMessage, HttpRequest, HttpResponse};
+use actix_web::{guard, HttpMessage, HttpRequest, HttpResponse};
 use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
 use mizan_core::{ApiError, Dispatcher};
 
 pub use mizan_core;
 
-/// Registers `dispatcher` on an actix `App` or scope: `{mount}{rest:.*}` and every view route.
+/// Registers `dispatcher` on an actix `App` or scope: every path under the mount point, and
+/// every view route.
+///
+/// The mount is a scope (a plain prefix match, guarded so that only `{mount}…` with its trailing
+/// slash matches) rather than a `{rest:.*}` pattern, which actix would match with a regex on
+/// every request.
 pub fn configure<D: Dispatcher>(dispatcher: D) -> impl FnOnce(&mut ServiceConfig) {
     let dispatcher = Arc::new(dispatcher);
     move |config: &mut ServiceConfig| {
         let routes = dispatcher.routes();
-        let mut paths = vec![format!("{}{{rest:.*}}", routes.mount)];
-        paths.extend(routes.views.iter().map(|view| actix_pattern(view)));
-        for path in paths {
+        let to_dispatcher = || {
             let dispatcher = Arc::clone(&dispatcher);
-            config.route(
-                &path,
-                web::route().to(move |req: HttpRequest, payload: Payload| {
-                    let dispatcher = Arc::clone(&dispatcher);
-                    async move { handle(dispatcher.as_ref(), req, payload).await }
-                }),
-            );
+            web::to(move |req: HttpRequest, payload: Payload| {
+                let dispatcher = Arc::clone(&dispatcher);
+                async move { handle(dispatcher.as_ref(), req, payload).await }
+            })
+        };
+        let mount = routes.mount.clone();
+        config.service(
+            web::scope(routes.mount.trim_end_matches('/'))
+                .guard(guard::fn_guard(move |ctx| {
+                    ctx.head().uri.path().starts_with(mount.as_str())
+                }))
+                .default_service(to_dispatcher()),
+        );
+        for view in &routes.views {
+            config.route(&actix_pattern(view), to_dispatcher());
         }
     }
 }
@@ -109,15 +121,26 @@ async fn read_payload(mut payload: Payload, limit: usize) -> Result<Bytes, ApiEr
 
 /// actix speaks `http` 0.2, the core `http` 1: the head is carried over by names and bytes.
 fn to_http_request(req: &HttpRequest, body: Bytes) -> Result<http::Request<Bytes>, ApiError> {
-    let mut builder = http::Request::builder()
-        .method(req.method().as_str())
-        .uri(req.uri().to_string());
-    for (name, value) in req.headers() {
-        builder = builder.header(name.as_str(), value.as_bytes());
+    fn malformed(err: impl Into<mizan_core::BoxError>) -> ApiError {
+        ApiError::bad_request("malformed request head").with_source(err)
     }
-    let mut request = builder
-        .body(body)
-        .map_err(|e| ApiError::bad_request("malformed request head").with_source(e))?;
+    let uri = req.uri();
+    let mut request = http::Request::new(body);
+    *request.method_mut() =
+        http::Method::from_bytes(req.method().as_str().as_bytes()).map_err(malformed)?;
+    // The usual origin form (`/path?query`) is copied as is; other forms are written out.
+    *request.uri_mut() = match uri.path_and_query() {
+        Some(origin) if uri.scheme().is_none() => http::Uri::try_from(origin.as_str()),
+        _ => http::Uri::try_from(uri.to_string()),
+    }
+    .map_err(malformed)?;
+    let headers = request.headers_mut();
+    for (name, value) in req.headers() {
+        headers.append(
+            http::HeaderName::from_bytes(name.as_str().as_bytes()).map_err(malformed)?,
+            http::HeaderValue::from_bytes(value.as_bytes()).map_err(malformed)?,
+        );
+    }
     if let Some(extensions) = req.extensions().get::<http::Extensions>() {
         request.extensions_mut().extend(extensions.clone());
     }
@@ -128,11 +151,18 @@ fn from_http_response(response: http::Response<Bytes>) -> HttpResponse {
     let (parts, body) = response.into_parts();
     let status =
         StatusCode::from_u16(parts.status.as_u16()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let mut builder = HttpResponse::build(status);
+    let mut out = HttpResponse::with_body(status, body);
+    let headers = out.headers_mut();
     for (name, value) in &parts.headers {
-        builder.append_header((name.as_str(), value.as_bytes()));
+        // Names and values valid in `http` 1 are valid in `http` 0.2.
+        if let (Ok(name), Ok(value)) = (
+            HeaderName::from_bytes(name.as_str().as_bytes()),
+            HeaderValue::from_bytes(value.as_bytes()),
+        ) {
+            headers.append(name, value);
+        }
     }
-    builder.body(body)
+    out.map_into_boxed_body()
 }
 
 /// matchit's catch-all `{*name}` is actix's `{name:.*}`; `{name}` is the same in both.

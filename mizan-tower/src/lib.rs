@@ -83,10 +83,9 @@ where
         Box::pin(async move {
             let (parts, body) = request.into_parts();
             let response = match read_body(body, dispatcher.body_limit()).await {
+                // Through `&D`: `Arc<D>`'s own `Dispatcher` impl would box the future once more.
                 Ok(bytes) => {
-                    dispatcher
-                        .dispatch(http::Request::from_parts(parts, bytes))
-                        .await
+                    D::dispatch(&dispatcher, http::Request::from_parts(parts, bytes)).await
                 }
                 Err(err) => err.into_response(),
             };
