@@ -163,13 +163,16 @@ impl Mizan {
         }
 
         let route = self.route(parts.uri.path())?;
-        let allowed = match &route {
-            Route::Endpoint(Endpoint::Call) => vec![Method::POST],
-            Route::Endpoint(_) => vec![Method::GET, Method::HEAD],
-            Route::View { members, .. } => self.view_methods(members),
+        // The protocol endpoints' methods are fixed; only view routes compute theirs.
+        const CALL: &[Method] = &[Method::POST];
+        const READ: &[Method] = &[Method::GET, Method::HEAD];
+        let allowed: Cow<'static, [Method]> = match &route {
+            Route::Endpoint(Endpoint::Call) => Cow::Borrowed(CALL),
+            Route::Endpoint(_) => Cow::Borrowed(READ),
+            Route::View { members, .. } => Cow::Owned(self.view_methods(members)),
         };
         if parts.method == Method::OPTIONS {
-            let mut allow = allowed.clone();
+            let mut allow = allowed.into_owned();
             allow.push(Method::OPTIONS);
             let mut response = http::Response::new(Bytes::new());
             *response.status_mut() = StatusCode::NO_CONTENT;
