@@ -13,9 +13,11 @@ use mizan::auth::{Jwt, JwtIdentity, MemorySessionStore, Mwt, TokenUser};
 use mizan::http::{header, StatusCode};
 use mizan::{
     async_trait, client, ApiError, AuthError, Identity, IdentitySource, MizanBuilder, Request,
+    Upload,
 };
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
 /// The demo's in-process database, shared as app state.
 #[derive(Clone, Default)]
@@ -454,6 +456,60 @@ pub(crate) async fn internal_tool(req: &Request) -> Result<serde_json::Value, Ap
     Ok(serde_json::json!({ "ok": true, "by": req.identity().claim_str("email") }))
 }
 
+// ---- Uploads ----
+
+/// What the demo tells about a received file.
+#[derive(Serialize, JsonSchema)]
+pub(crate) struct FileInfo {
+    file_name: String,
+    size: usize,
+    sha256: String,
+}
+
+impl FileInfo {
+    fn of(upload: &Upload) -> Self {
+        Self {
+            file_name: upload.file_name().to_owned(),
+            size: upload.size(),
+            sha256: hex::encode(Sha256::digest(upload.bytes())),
+        }
+    }
+}
+
+/// A new avatar for a user.
+#[derive(Serialize, JsonSchema)]
+pub(crate) struct AvatarInfo {
+    user_id: i64,
+    #[serde(flatten)]
+    file: FileInfo,
+}
+
+/// Sets a user's avatar: the user themself or staff (an anonymous caller is refused before
+/// the file is read).
+#[client(affects = "user", auth)]
+pub(crate) async fn upload_avatar(
+    req: &Request,
+    user_id: i64,
+    avatar: Upload,
+) -> Result<AvatarInfo, ApiError> {
+    let identity = req.identity();
+    let own = identity.user_id.as_deref() == Some(user_id.to_string().as_str());
+    if !own && !identity.is_staff && !identity.is_superuser {
+        return Err(ApiError::forbidden());
+    }
+    profile(&*store(req)?, user_id)?;
+    Ok(AvatarInfo {
+        user_id,
+        file: FileInfo::of(&avatar),
+    })
+}
+
+/// Describes each file received, in part order.
+#[client]
+pub(crate) async fn attach_files(files: Vec<Upload>) -> Result<Vec<FileInfo>, ApiError> {
+    Ok(files.iter().map(FileInfo::of).collect())
+}
+
 // ---- View paths ----
 
 fn escape_html(text: &str) -> String {
@@ -555,6 +611,8 @@ pub(crate) fn builder(secrets: &Secrets) -> MizanBuilder {
         .register::<admin_action>()
         .register::<root_action>()
         .register::<internal_tool>()
+        .register::<upload_avatar>()
+        .register::<attach_files>()
         .register::<profile_page>()
         .register::<update_profile_view>()
         .register::<stripe_webhook>()

@@ -53,8 +53,9 @@ use actix_web::http::StatusCode;
 use actix_web::web::{self, Payload, ServiceConfig};
 use actix_web::{guard, HttpMessage, HttpRequest, HttpResponse};
 use bytes::{Bytes, BytesMut};
+use futures_util::future::Either;
 use futures_util::StreamExt;
-use mizan_core::{ApiError, Dispatcher};
+use mizan_core::{ApiError, BodyStream, BoxError, Dispatcher};
 
 pub use mizan_core;
 
@@ -95,14 +96,54 @@ pub async fn handle<D: Dispatcher + ?Sized>(
     req: HttpRequest,
     payload: Payload,
 ) -> HttpResponse {
-    let response = match read_payload(payload, dispatcher.body_limit()).await {
-        Ok(body) => match to_http_request(&req, body) {
-            Ok(request) => dispatcher.dispatch(request).await,
+    let head = match to_http_head(&req) {
+        Ok(head) => head,
+        Err(err) => return from_http_response(err.into_response()),
+    };
+    let response = match dispatcher.body_plan(&head).buffer_limit() {
+        None => {
+            dispatcher
+                .dispatch_stream(head, payload_stream(payload))
+                .await
+        }
+        Some(limit) => match read_payload(payload, limit).await {
+            Ok(body) => {
+                dispatcher
+                    .dispatch(http::Request::from_parts(head, body))
+                    .await
+            }
             Err(err) => err.into_response(),
         },
-        Err(err) => err.into_response(),
     };
     from_http_response(response)
+}
+
+/// The payload as a [`BodyStream`]. actix's payload cannot leave its thread, so a local task
+/// forwards it through a one-chunk channel (the backpressure stays), and stops as soon as the
+/// dispatcher drops the stream (e.g. after refusing the call from its head).
+fn payload_stream(mut payload: Payload) -> BodyStream {
+    let (sender, mut receiver) = tokio::sync::mpsc::channel::<Result<Bytes, BoxError>>(1);
+    actix_web::rt::spawn(async move {
+        loop {
+            let next = {
+                let chunk = std::pin::pin!(payload.next());
+                let closed = std::pin::pin!(sender.closed());
+                match futures_util::future::select(chunk, closed).await {
+                    Either::Left((chunk, _)) => chunk,
+                    Either::Right(_) => return,
+                }
+            };
+            let Some(chunk) = next else { return };
+            let failed = chunk.is_err();
+            let item = chunk.map_err(|e| Box::new(e) as BoxError);
+            if sender.send(item).await.is_err() || failed {
+                return;
+            }
+        }
+    });
+    Box::pin(futures_util::stream::poll_fn(move |cx| {
+        receiver.poll_recv(cx)
+    }))
 }
 
 /// Reads the payload, refusing (413) as soon as it grows past `limit` bytes.
@@ -120,12 +161,12 @@ async fn read_payload(mut payload: Payload, limit: usize) -> Result<Bytes, ApiEr
 }
 
 /// actix speaks `http` 0.2, the core `http` 1: the head is carried over by names and bytes.
-fn to_http_request(req: &HttpRequest, body: Bytes) -> Result<http::Request<Bytes>, ApiError> {
+fn to_http_head(req: &HttpRequest) -> Result<http::request::Parts, ApiError> {
     fn malformed(err: impl Into<mizan_core::BoxError>) -> ApiError {
         ApiError::bad_request("malformed request head").with_source(err)
     }
     let uri = req.uri();
-    let mut request = http::Request::new(body);
+    let mut request = http::Request::new(());
     *request.method_mut() =
         http::Method::from_bytes(req.method().as_str().as_bytes()).map_err(malformed)?;
     // The usual origin form (`/path?query`) is copied as is; other forms are written out.
@@ -144,7 +185,7 @@ fn to_http_request(req: &HttpRequest, body: Bytes) -> Result<http::Request<Bytes
     if let Some(extensions) = req.extensions().get::<http::Extensions>() {
         request.extensions_mut().extend(extensions.clone());
     }
-    Ok(request)
+    Ok(request.into_parts().0)
 }
 
 fn from_http_response(response: http::Response<Bytes>) -> HttpResponse {

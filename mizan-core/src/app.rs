@@ -18,6 +18,7 @@ use crate::invalidation::PlannedTarget;
 use crate::ir::{typescript, Ir};
 use crate::registry::{is_valid_name, CacheHint, ClientFunction, Function};
 use crate::secret::Secret;
+use crate::upload::UploadLimits;
 
 /// The default mount point.
 pub const DEFAULT_MOUNT: &str = "/api/mizan/";
@@ -34,6 +35,8 @@ pub struct Limits {
     pub max_query_bytes: usize,
     /// Deepest JSON nesting of a call body (400 above). Default 32.
     pub max_json_depth: usize,
+    /// The limits of multipart calls (file uploads); a function may set its own.
+    pub uploads: UploadLimits,
 }
 
 impl Default for Limits {
@@ -42,6 +45,7 @@ impl Default for Limits {
             max_body_bytes: 1024 * 1024,
             max_query_bytes: 8 * 1024,
             max_json_depth: 32,
+            uploads: UploadLimits::default(),
         }
     }
 }

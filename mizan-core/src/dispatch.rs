@@ -22,9 +22,9 @@ use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use futures_util::future::join_all;
-use futures_util::FutureExt;
+use futures_util::{FutureExt, StreamExt};
 use http::header::{HeaderValue, ALLOW, CACHE_CONTROL, CONTENT_TYPE};
 use http::{Method, StatusCode};
 use percent_encoding::percent_decode_str;
@@ -42,9 +42,16 @@ use crate::invalidation::{merge, Target};
 use crate::registry::{Args, BoxFuture, CacheHint, Function, Handler, RawArg};
 use crate::request::Request;
 use crate::transport::{CallOutcome, HttpTransport, Transport};
+use crate::upload::{is_multipart, BodyStream, MultipartReader, UploadTable};
 
 /// Turns an HTTP request into an HTTP response. The [`Mizan`] app implements it; adapters
 /// accept any implementation, so an app can be wrapped.
+///
+/// An adapter first asks [`body_plan`](Self::body_plan) with the request head alone: most
+/// requests are read whole (up to a limit, 413 past it) and handed to
+/// [`dispatch`](Self::dispatch); a streamed one (a multipart upload) goes to
+/// [`dispatch_stream`](Self::dispatch_stream) as it arrives, so the dispatcher can refuse it
+/// before reading the files and count its limits on the bytes themselves.
 #[async_trait]
 pub trait Dispatcher: Send + Sync + 'static {
     /// Handles one request. Never panics and never fails: errors are responses.
@@ -55,6 +62,29 @@ pub trait Dispatcher: Send + Sync + 'static {
         Limits::default().max_body_bytes
     }
 
+    /// How to read the body of the request with this head. The default buffers every body up
+    /// to [`body_limit`](Self::body_limit).
+    fn body_plan(&self, head: &http::request::Parts) -> BodyPlan {
+        let _ = head;
+        BodyPlan::Buffer {
+            limit: self.body_limit(),
+        }
+    }
+
+    /// Handles a request whose body is read as it arrives ([`BodyPlan::Stream`]). The
+    /// default collects the body up to [`body_limit`](Self::body_limit) and calls
+    /// [`dispatch`](Self::dispatch).
+    async fn dispatch_stream(
+        &self,
+        head: http::request::Parts,
+        body: BodyStream,
+    ) -> http::Response<Bytes> {
+        match collect(body, self.body_limit()).await {
+            Ok(bytes) => self.dispatch(http::Request::from_parts(head, bytes)).await,
+            Err(err) => err.into_response(),
+        }
+    }
+
     /// The paths the dispatcher serves, for adapters that register routes one by one.
     fn routes(&self) -> Routes {
         Routes {
@@ -62,6 +92,46 @@ pub trait Dispatcher: Send + Sync + 'static {
             views: Vec::new(),
         }
     }
+}
+
+/// How an adapter reads a request body, decided from the head by
+/// [`Dispatcher::body_plan`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum BodyPlan {
+    /// Read the whole body, answering 413 as soon as it grows past `limit` bytes, then call
+    /// [`Dispatcher::dispatch`].
+    Buffer {
+        /// The largest body accepted, in bytes.
+        limit: usize,
+    },
+    /// Hand the body over as it arrives to [`Dispatcher::dispatch_stream`], which enforces
+    /// its own limits while reading.
+    Stream,
+}
+
+impl BodyPlan {
+    /// The limit to read the whole body under, or `None` to stream it.
+    pub fn buffer_limit(self) -> Option<usize> {
+        match self {
+            Self::Buffer { limit } => Some(limit),
+            Self::Stream => None,
+        }
+    }
+}
+
+/// Reads a streamed body whole, refusing (413) as soon as it grows past `limit` bytes.
+async fn collect(mut body: BodyStream, limit: usize) -> Result<Bytes, ApiError> {
+    let mut out = BytesMut::new();
+    while let Some(chunk) = body.next().await {
+        let chunk = chunk
+            .map_err(|e| ApiError::bad_request("could not read the request body").with_source(e))?;
+        if out.len() + chunk.len() > limit {
+            return Err(ApiError::payload_too_large(limit));
+        }
+        out.extend_from_slice(&chunk);
+    }
+    Ok(out.freeze())
 }
 
 /// The paths a [`Dispatcher`] serves.
@@ -81,6 +151,16 @@ impl<D: Dispatcher + ?Sized> Dispatcher for Arc<D> {
     fn body_limit(&self) -> usize {
         (**self).body_limit()
     }
+    fn body_plan(&self, head: &http::request::Parts) -> BodyPlan {
+        (**self).body_plan(head)
+    }
+    async fn dispatch_stream(
+        &self,
+        head: http::request::Parts,
+        body: BodyStream,
+    ) -> http::Response<Bytes> {
+        (**self).dispatch_stream(head, body).await
+    }
     fn routes(&self) -> Routes {
         (**self).routes()
     }
@@ -94,6 +174,26 @@ impl Dispatcher for Mizan {
 
     fn body_limit(&self) -> usize {
         self.inner.limits.max_body_bytes
+    }
+
+    /// Multipart calls (uploads) are streamed; everything else is buffered up to the body
+    /// limit.
+    fn body_plan(&self, head: &http::request::Parts) -> BodyPlan {
+        if self.streams(head) {
+            BodyPlan::Stream
+        } else {
+            BodyPlan::Buffer {
+                limit: self.inner.limits.max_body_bytes,
+            }
+        }
+    }
+
+    async fn dispatch_stream(
+        &self,
+        head: http::request::Parts,
+        body: BodyStream,
+    ) -> http::Response<Bytes> {
+        self.handle_body(head, Body::Stream(body), None).await
     }
 
     fn routes(&self) -> Routes {
@@ -113,6 +213,28 @@ enum Endpoint {
     Schema,
 }
 
+/// A request body: whole, or as it arrives.
+enum Body {
+    Full(Bytes),
+    Stream(BodyStream),
+}
+
+impl Body {
+    async fn into_bytes(self, limit: usize) -> Result<Bytes, ApiError> {
+        match self {
+            Self::Full(bytes) => Ok(bytes),
+            Self::Stream(stream) => collect(stream, limit).await,
+        }
+    }
+
+    fn into_stream(self) -> BodyStream {
+        match self {
+            Self::Stream(stream) => stream,
+            Self::Full(bytes) => Box::pin(futures_util::stream::iter([Ok(bytes)])),
+        }
+    }
+}
+
 /// Where a request goes.
 enum Route {
     Endpoint(Endpoint),
@@ -130,8 +252,18 @@ impl Mizan {
         request: http::Request<Bytes>,
         identity: Option<Identity>,
     ) -> http::Response<Bytes> {
-        let head = request.method() == Method::HEAD;
-        let mut response = match self.route_and_run(request, identity).await {
+        let (parts, body) = request.into_parts();
+        self.handle_body(parts, Body::Full(body), identity).await
+    }
+
+    async fn handle_body(
+        &self,
+        parts: http::request::Parts,
+        body: Body,
+        identity: Option<Identity>,
+    ) -> http::Response<Bytes> {
+        let head = parts.method == Method::HEAD;
+        let mut response = match self.route_and_run(parts, body, identity).await {
             Ok(response) => response,
             Err(err) => err.into_response(),
         };
@@ -145,15 +277,28 @@ impl Mizan {
         response
     }
 
+    /// Whether the request is a multipart call, whose body is read as it arrives.
+    fn streams(&self, head: &http::request::Parts) -> bool {
+        head.method == Method::POST
+            && is_multipart(&head.headers)
+            && head
+                .uri
+                .path()
+                .strip_prefix(self.inner.mount.as_str())
+                .is_some_and(|rest| rest.trim_end_matches('/') == "call")
+    }
+
     async fn route_and_run(
         &self,
-        request: http::Request<Bytes>,
+        parts: http::request::Parts,
+        body: Body,
         identity: Option<Identity>,
     ) -> Result<http::Response<Bytes>, ApiError> {
         let limits = self.inner.limits;
-        let (parts, body) = request.into_parts();
-        if body.len() > limits.max_body_bytes {
-            return Err(ApiError::payload_too_large(limits.max_body_bytes));
+        if let Body::Full(bytes) = &body {
+            if bytes.len() > limits.max_body_bytes && !self.streams(&parts) {
+                return Err(ApiError::payload_too_large(limits.max_body_bytes));
+            }
         }
         if parts.uri.query().map_or(0, str::len) > limits.max_query_bytes {
             return Err(ApiError::from_code(
@@ -206,14 +351,22 @@ impl Mizan {
             Route::Endpoint(Endpoint::Manifest | Endpoint::Schema) => {
                 unreachable!("answered above")
             }
+            Route::Endpoint(Endpoint::Call) if is_multipart(&parts.headers) => {
+                let outcome = self
+                    .run_multipart(parts, body.into_stream(), identity)
+                    .await;
+                Ok(HttpTransport.encode(outcome))
+            }
             Route::Endpoint(Endpoint::Call) => {
                 require_json(&parts.headers)?;
+                let body = body.into_bytes(limits.max_body_bytes).await?;
                 let envelope = parse_envelope(&body, limits.max_json_depth)?;
                 let outcome = self.run_call(envelope, parts, body.clone(), identity).await;
                 Ok(HttpTransport.encode(outcome))
             }
             Route::Endpoint(Endpoint::Context(name)) => self.fetch(&name, parts, identity).await,
             Route::View { members, params } => {
+                let body = body.into_bytes(limits.max_body_bytes).await?;
                 self.run_view(&members, params, parts, body, identity).await
             }
         }
@@ -292,21 +445,93 @@ impl Mizan {
         body: Bytes,
         identity: Identity,
     ) -> Result<CallOutcome, ApiError> {
+        let index = self.callable(&envelope.function, &identity, &parts)?;
+        self.execute(index, &envelope, parts, body, identity, None)
+            .await
+    }
+
+    /// Runs a multipart call: the `__mizan` envelope names the function, whose existence and
+    /// guard are settled before the file parts are read under its limits.
+    async fn run_multipart(
+        &self,
+        parts: http::request::Parts,
+        body: BodyStream,
+        identity: Identity,
+    ) -> Result<CallOutcome, ApiError> {
+        let limits = self.inner.limits;
+        let mut reader = MultipartReader::new(&parts.headers, body, limits.uploads)?;
+        let envelope_bytes = reader.envelope().await?;
+        let envelope = parse_envelope(&envelope_bytes, limits.max_json_depth)?;
+        let index = self.callable(&envelope.function, &identity, &parts)?;
+        let function = &self.inner.registry.functions[index];
+        let uploads = reader
+            .files(
+                function.upload_limits().unwrap_or(limits.uploads),
+                function.takes_uploads(),
+            )
+            .await?;
+        let uploads = Arc::new(uploads);
+        self.execute(
+            index,
+            &envelope,
+            parts,
+            envelope_bytes.clone(),
+            identity,
+            Some(uploads),
+        )
+        .await
+    }
+
+    /// The index of the function `name` if it can be called over RPC by `identity`: 404 for
+    /// unknown, private and view functions, then its guard.
+    fn callable(
+        &self,
+        name: &str,
+        identity: &Identity,
+        parts: &http::request::Parts,
+    ) -> Result<usize, ApiError> {
         let registry = &self.inner.registry;
-        let name = envelope.function.as_ref();
         let not_found = || ApiError::not_found(format!("no function named {name:?}"));
         let index = *registry.by_name.get(name).ok_or_else(not_found)?;
         let function = &registry.functions[index];
-        let Handler::Data(handler) = &function.handler else {
-            return Err(not_found());
-        };
-        if function.is_private() {
+        if function.is_view() || function.is_private() {
             return Err(not_found());
         }
         if let Some(auth) = function.auth() {
-            auth.check(&identity, &parts)?;
+            auth.check(identity, parts)?;
         }
-        let mut args = convert_json_args(function, &envelope.args)?;
+        Ok(index)
+    }
+
+    /// Converts the arguments of a callable function, runs it and invalidates.
+    async fn execute(
+        &self,
+        index: usize,
+        envelope: &Envelope<'_>,
+        parts: http::request::Parts,
+        body: Bytes,
+        identity: Identity,
+        uploads: Option<Arc<UploadTable>>,
+    ) -> Result<CallOutcome, ApiError> {
+        let registry = &self.inner.registry;
+        let function = &registry.functions[index];
+        let Handler::Data(handler) = &function.handler else {
+            unreachable!("callable functions are data functions");
+        };
+        let mut args = match &uploads {
+            None => convert_json_args(function, &envelope.args)?,
+            Some(table) => {
+                let (converted, seen) = table.scope(|| convert_json_args(function, &envelope.args));
+                let converted = converted?;
+                if let Some(part) = table.unreferenced(&seen).next() {
+                    return Err(ApiError::bad_request(format!(
+                        "no argument refers to part {part:?}"
+                    ))
+                    .with_details(serde_json::json!({ "part": part })));
+                }
+                converted
+            }
+        };
         // Only a mutation needs its arguments again afterwards (to scope its targets).
         let handler_args = if registry.plans[index].is_empty() {
             std::mem::take(&mut args)
@@ -315,7 +540,8 @@ impl Mizan {
         };
         let request =
             Request::from_parts(parts, body, identity, self.inner.state.clone(), Vec::new());
-        let result = guarded(name, handler(request, Args::new(handler_args))).await?;
+        let handler_args = Args::new(handler_args).with_uploads(uploads);
+        let result = guarded(function.name(), handler(request, handler_args)).await?;
         let targets = self.invalidate(index, &args).await;
         Ok(CallOutcome { result, targets })
     }

@@ -57,6 +57,7 @@
 //! | [`cache`] | cache keys, [`CacheBackend`], [`MemoryCache`], the never-stale mechanism |
 //! | [`identity`], [`auth`] | who calls, and the guards |
 //! | [`transport`] | HTTP and IPC encodings of a call |
+//! | [`upload`] | [`Upload`] arguments, multipart decoding and its limits |
 //! | [`manifest`] | the edge manifest |
 //! | [`error`] | the error enums and the wire error |
 //! | [`testing`] | [`TestClient`](testing::TestClient), `block_on`, a manual clock |
@@ -81,6 +82,7 @@ mod request;
 mod secret;
 pub mod testing;
 pub mod transport;
+pub mod upload;
 
 pub use app::{Limits, Mizan, MizanBuilder, DEFAULT_MOUNT, USER_PARAMS};
 pub use auth::{Auth, Predicate};
@@ -96,6 +98,7 @@ pub use registry::{
 pub use request::Request;
 pub use secret::Secret;
 pub use transport::{CallOutcome, HttpTransport, IpcTransport, Transport};
+pub use upload::{BodyStream, Upload, UploadLimits};
 
 /// Marks an async function as a Mizan function; see the crate docs and SPEC section 4.
 pub use mizan_macros::client;

@@ -38,6 +38,7 @@ use crate::auth::Auth;
 use crate::error::ApiError;
 use crate::ir::schema::{describer, Describe};
 use crate::request::Request;
+use crate::upload::{schema_has_upload, UploadLimits, UploadTable};
 
 /// A boxed, sendable future, as stored handlers return.
 pub(crate) type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
@@ -145,6 +146,7 @@ pub struct Param {
     normalize: Normalize,
     describe: Describe,
     optional: bool,
+    uploads: bool,
 }
 
 impl Param {
@@ -157,6 +159,12 @@ impl Param {
             normalize: normalize::<T>,
             describe: describer::<T>(),
             optional: normalize::<T>(RawArg::Missing).is_ok(),
+            uploads: {
+                let mut generator = schemars::SchemaGenerator::default();
+                let schema = generator.subschema_for::<T>();
+                schema_has_upload(schema.as_value())
+                    || generator.definitions().values().any(schema_has_upload)
+            },
         }
     }
 
@@ -168,6 +176,12 @@ impl Param {
     /// Whether the parameter may be omitted.
     pub fn is_optional(&self) -> bool {
         self.optional
+    }
+
+    /// Whether the parameter's type holds an [`Upload`](crate::Upload) (itself, in an
+    /// `Option` or a `Vec`, or as a field).
+    pub fn takes_uploads(&self) -> bool {
+        self.uploads
     }
 
     pub(crate) fn normalize(&self, raw: RawArg<'_>) -> Result<Value, String> {
@@ -184,6 +198,7 @@ impl fmt::Debug for Param {
         f.debug_struct("Param")
             .field("name", &self.name)
             .field("optional", &self.optional)
+            .field("uploads", &self.uploads)
             .finish()
     }
 }
@@ -193,18 +208,32 @@ impl fmt::Debug for Param {
 #[derive(Debug, Clone, Default)]
 pub struct Args {
     values: Map<String, Value>,
+    uploads: Option<Arc<UploadTable>>,
 }
 
 impl Args {
     pub(crate) fn new(values: Map<String, Value>) -> Self {
-        Self { values }
+        Self {
+            values,
+            uploads: None,
+        }
+    }
+
+    pub(crate) fn with_uploads(mut self, uploads: Option<Arc<UploadTable>>) -> Self {
+        self.uploads = uploads;
+        self
     }
 
     /// Removes the argument `name` and deserializes it (a missing one reads as `null`, which
-    /// an `Option` accepts).
+    /// an `Option` accepts). An [`Upload`](crate::Upload) argument resolves to the file its
+    /// part carried.
     pub fn take<T: DeserializeOwned>(&mut self, name: &str) -> Result<T, ApiError> {
         let value = self.values.remove(name).unwrap_or(Value::Null);
-        T::deserialize(value).map_err(|e| {
+        let typed = match &self.uploads {
+            Some(uploads) => uploads.scope(|| T::deserialize(value)).0,
+            None => T::deserialize(value),
+        };
+        typed.map_err(|e| {
             ApiError::bad_request(format!("invalid argument {name:?}"))
                 .with_details(serde_json::json!({ "fields": { name: e.to_string() } }))
         })
@@ -244,6 +273,7 @@ pub(crate) struct Spec {
     pub(crate) cache: CacheHint,
     pub(crate) user_scoped: bool,
     pub(crate) params: Vec<Param>,
+    pub(crate) upload_limits: Option<UploadLimits>,
 }
 
 /// A function definition, ready to register on the app.
@@ -325,6 +355,16 @@ impl Function {
     /// Whether its results depend on who asks (`user_scoped`).
     pub fn is_user_scoped(&self) -> bool {
         self.spec.user_scoped
+    }
+
+    /// Whether any parameter holds an [`Upload`](crate::Upload).
+    pub fn takes_uploads(&self) -> bool {
+        self.spec.params.iter().any(Param::takes_uploads)
+    }
+
+    /// Its own upload limits, if it declared any (otherwise the app's apply).
+    pub fn upload_limits(&self) -> Option<UploadLimits> {
+        self.spec.upload_limits
     }
 
     pub(crate) fn declares(&self, param: &str) -> bool {
@@ -421,6 +461,14 @@ impl FunctionBuilder {
     /// The function's results depend on who asks: its context's cache entries are per user.
     pub fn user_scoped(mut self) -> Self {
         self.spec.user_scoped = true;
+        self
+    }
+
+    /// Limits for multipart calls of this function, instead of the app's
+    /// [`Limits::uploads`](crate::Limits::uploads) (e.g. larger files for a video upload).
+    /// They apply once the `__mizan` part has named the function.
+    pub fn with_upload_limits(mut self, limits: UploadLimits) -> Self {
+        self.spec.upload_limits = Some(limits);
         self
     }
 

@@ -488,6 +488,7 @@ fn exceeding_a_limit_is_the_matching_4xx() {
         max_body_bytes: 64,
         max_query_bytes: 16,
         max_json_depth: 4,
+        ..Limits::default()
     };
     let app = builder(&Db::seeded()).with_limits(limits).build().unwrap();
     let c = anon(&app);

@@ -1,8 +1,10 @@
 //! Serve any Mizan [`Dispatcher`] as a [`tower::Service`].
 //!
-//! [`MizanService`] reads the request body (stopping at the dispatcher's
-//! [`body_limit`](Dispatcher::body_limit) and answering 413), hands an
-//! `http::Request<Bytes>` to the dispatcher, and returns its response. It works with any
+//! [`MizanService`] asks the dispatcher how to read each request's body
+//! ([`Dispatcher::body_plan`]): most bodies are read whole (stopping at the limit with 413) and
+//! handed over as an `http::Request<Bytes>`; a streamed one (a multipart upload) is handed to
+//! [`Dispatcher::dispatch_stream`] as it arrives, so the dispatcher can answer before the
+//! files are read. It works with any
 //! `http_body::Body`, so it runs on plain hyper (through `hyper-util`'s `TowerToHyperService`),
 //! inside axum, or under any tower middleware.
 //!
@@ -25,10 +27,11 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use bytes::Bytes;
+use bytes::{Buf, Bytes};
+use futures_util::{StreamExt, TryStreamExt};
 use http_body::Body;
 use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
-use mizan_core::{ApiError, BoxError, Dispatcher};
+use mizan_core::{ApiError, BodyStream, BoxError, Dispatcher};
 
 pub use mizan_core;
 
@@ -82,16 +85,33 @@ where
         let dispatcher = Arc::clone(&self.dispatcher);
         Box::pin(async move {
             let (parts, body) = request.into_parts();
-            let response = match read_body(body, dispatcher.body_limit()).await {
-                // Through `&D`: `Arc<D>`'s own `Dispatcher` impl would box the future once more.
-                Ok(bytes) => {
-                    D::dispatch(&dispatcher, http::Request::from_parts(parts, bytes)).await
-                }
-                Err(err) => err.into_response(),
+            // Through `&D`: `Arc<D>`'s own `Dispatcher` impl would box the future once more.
+            let response = match D::body_plan(&dispatcher, &parts).buffer_limit() {
+                None => D::dispatch_stream(&dispatcher, parts, body_stream(body)).await,
+                Some(limit) => match read_body(body, limit).await {
+                    Ok(bytes) => {
+                        D::dispatch(&dispatcher, http::Request::from_parts(parts, bytes)).await
+                    }
+                    Err(err) => err.into_response(),
+                },
             };
             Ok(response.map(Full::new))
         })
     }
+}
+
+/// A body's data frames as a [`BodyStream`] (trailers are skipped).
+pub fn body_stream<B>(body: B) -> BodyStream
+where
+    B: Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<BoxError>,
+{
+    Box::pin(
+        body.into_data_stream()
+            .map_ok(|mut data| data.copy_to_bytes(data.remaining()))
+            .map(|chunk| chunk.map_err(Into::into)),
+    )
 }
 
 /// Reads a body, refusing (413) as soon as it grows past `limit` bytes.

@@ -48,6 +48,8 @@ pub enum TypeExpr {
     Literal(String),
     /// An object with these fields (an enum variant's payload).
     Object(Vec<Field>),
+    /// A file, sent as a multipart part (a Rust `Upload`).
+    Upload,
 }
 
 impl TypeExpr {
@@ -71,6 +73,7 @@ impl TypeExpr {
             Self::Named(name) => name.clone(),
             Self::Literal(value) => format!("literal<{value}>"),
             Self::Object(_) => "object".into(),
+            Self::Upload => "upload".into(),
         }
     }
 }
@@ -151,7 +154,7 @@ pub struct IrFunction {
     pub auth: Option<String>,
     /// The transports it can be called on (`http`, `websocket`).
     pub transports: Vec<String>,
-    /// Arguments that are file uploads (none until uploads exist).
+    /// Arguments that hold file uploads, in declaration order.
     pub uploads: Vec<String>,
 }
 
@@ -229,7 +232,12 @@ pub(crate) fn build(registry: &Registry) -> Ir {
                 .collect(),
             auth: function.auth().map(|auth| auth.as_str().to_owned()),
             transports,
-            uploads: Vec::new(),
+            uploads: function
+                .params()
+                .iter()
+                .filter(|param| param.takes_uploads())
+                .map(|param| param.name().to_owned())
+                .collect(),
         });
     }
     functions.sort_by(|a, b| a.name.cmp(&b.name));

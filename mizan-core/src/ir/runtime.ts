@@ -69,13 +69,14 @@ export function parseJson(text: string): unknown {
 
 async function request(method: string, path: string, body?: unknown): Promise<unknown> {
   const headers: Record<string, string> = {};
-  if (body !== undefined) headers["content-type"] = "application/json";
+  // FormData sets its own multipart content type (with the boundary).
+  if (body !== undefined && !(body instanceof FormData)) headers["content-type"] = "application/json";
   const token = config.getToken ? await config.getToken() : undefined;
   if (token) headers["authorization"] = `Bearer ${token}`;
   const response = await config.fetch(config.baseUrl + config.mount + path, {
     method,
     headers,
-    body: body === undefined ? undefined : JSON.stringify(body),
+    body: body === undefined ? undefined : body instanceof FormData ? body : JSON.stringify(body),
   });
   const text = await response.text();
   let data: unknown;
@@ -97,9 +98,47 @@ async function request(method: string, path: string, body?: unknown): Promise<un
   return data;
 }
 
-/** Calls a function (`POST call/`); applies its invalidations, then resolves to its result. */
+/**
+ * Arguments with every `Blob` (a `File` is one) replaced by a `{"$upload": "<part>"}` reference,
+ * and the blobs by part name; none found means a plain JSON call.
+ */
+function extractUploads(value: unknown, files: Map<string, Blob>): unknown {
+  if (value instanceof Blob) {
+    const part = `f${files.size}`;
+    files.set(part, value);
+    return { $upload: part };
+  }
+  if (Array.isArray(value)) return value.map((item) => extractUploads(item, files));
+  if (value !== null && typeof value === "object") {
+    const out: Record<string, unknown> = {};
+    for (const [key, item] of Object.entries(value)) out[key] = extractUploads(item, files);
+    return out;
+  }
+  return value;
+}
+
+/**
+ * The body of a call: JSON, or multipart when the arguments hold files (`__mizan` first with
+ * the envelope, then one part per file).
+ */
+function callBody(fn: string, args: object): unknown {
+  const files = new Map<string, Blob>();
+  const envelope = { fn, args: extractUploads(args, files) };
+  if (files.size === 0) return { fn, args };
+  const form = new FormData();
+  form.append("__mizan", JSON.stringify(envelope));
+  for (const [part, blob] of files) {
+    form.append(part, blob, blob instanceof File ? blob.name : part);
+  }
+  return form;
+}
+
+/**
+ * Calls a function (`POST call/`); applies its invalidations, then resolves to its result.
+ * Arguments holding a `File` or `Blob` are sent as a multipart upload.
+ */
 export async function call<T>(fn: string, args: object): Promise<T> {
-  const data = (await request("POST", "call/", { fn, args })) as { result: T; invalidate?: InvalidationTarget[] };
+  const data = (await request("POST", "call/", callBody(fn, args))) as { result: T; invalidate?: InvalidationTarget[] };
   await invalidate(data.invalidate ?? []);
   return data.result;
 }

@@ -48,6 +48,9 @@ pub(crate) fn expr(schema: &Value) -> TypeExpr {
     let Value::Object(object) = schema else {
         return TypeExpr::Any;
     };
+    if object.contains_key(crate::upload::SCHEMA_MARKER) {
+        return TypeExpr::Upload;
+    }
     if let Some(Value::String(reference)) = object.get("$ref") {
         let name = reference.rsplit('/').next().unwrap_or(reference);
         return TypeExpr::Named(name.to_owned());

@@ -228,6 +228,7 @@ fn ts(ty: &TypeExpr, prefix: &str) -> String {
         TypeExpr::Named(name) => format!("{prefix}{name}"),
         TypeExpr::Literal(value) => json_string(value),
         TypeExpr::Object(fields) => object(fields, prefix).replace('\n', " ").replace("  ", " "),
+        TypeExpr::Upload => "File | Blob".into(),
     }
 }
 
