@@ -214,6 +214,186 @@ enum Body {
 
 const JSON: &[(&str, &str)] = &[("content-type", "application/json")];
 const FORM: &[(&str, &str)] = &[("content-type", "application/x-www-form-urlencoded")];
+const MULTIPART: &[(&str, &str)] = &[(
+    "content-type",
+    "multipart/form-data; boundary=MIZANBOUNDARY",
+)];
+
+/// One part of a multipart body: its name, a file name for file parts, and the bytes.
+struct Part<'a> {
+    name: &'a str,
+    file_name: Option<&'a str>,
+    data: Vec<u8>,
+}
+
+/// The `__mizan` envelope part.
+fn envelope(function: &str, args: Value) -> Part<'static> {
+    Part {
+        name: "__mizan",
+        file_name: None,
+        data: json!({"fn": function, "args": args})
+            .to_string()
+            .into_bytes(),
+    }
+}
+
+/// A file part named `name` holding `size` bytes of a repeating pattern.
+fn file(name: &str, size: usize) -> Part<'_> {
+    Part {
+        name,
+        file_name: Some("file.bin"),
+        data: pattern(size),
+    }
+}
+
+fn pattern(size: usize) -> Vec<u8> {
+    (0..size).map(|i| (i % 251) as u8).collect()
+}
+
+/// A multipart body with the boundary of `MULTIPART`, closed or not.
+fn multipart_body(parts: &[Part<'_>], closed: bool) -> Vec<u8> {
+    let mut out = Vec::new();
+    for part in parts {
+        out.extend_from_slice(b"--MIZANBOUNDARY\r\nContent-Disposition: form-data; name=\"");
+        out.extend_from_slice(part.name.as_bytes());
+        out.push(b'"');
+        if let Some(file_name) = part.file_name {
+            out.extend_from_slice(b"; filename=\"");
+            out.extend_from_slice(file_name.as_bytes());
+            out.push(b'"');
+        }
+        out.extend_from_slice(b"\r\n\r\n");
+        out.extend_from_slice(&part.data);
+        out.extend_from_slice(b"\r\n");
+    }
+    if closed {
+        out.extend_from_slice(b"--MIZANBOUNDARY--\r\n");
+    }
+    out
+}
+
+fn multipart(parts: &[Part<'_>]) -> Body {
+    Body::Bytes(multipart_body(parts, true))
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(bytes))
+}
+
+/// The upload rows: the same on every adapter.
+fn upload_cases() -> Vec<Case> {
+    const MIB: usize = 1024 * 1024;
+    let upload = |name: &'static str, status: u16| {
+        case(name, "POST", "/api/mizan/call/", status).headers(MULTIPART)
+    };
+    let files = |n: usize| json!({"files": (0..n).map(|i| json!({"$upload": format!("f{i}")})).collect::<Vec<_>>()});
+    let names: Vec<String> = (0..101).map(|i| format!("f{i}")).collect();
+    let many_files: Vec<Part<'_>> = std::iter::once(envelope("attach_files", files(101)))
+        .chain(names.iter().map(|n| file(n, 1)))
+        .collect();
+    let texts: Vec<String> = (0..1000).map(|i| format!("t{i}")).collect();
+    let tiny_parts: Vec<Part<'_>> = std::iter::once(envelope("attach_files", files(0)))
+        .chain(texts.iter().map(|name| Part {
+            name,
+            file_name: None,
+            data: b"x".to_vec(),
+        }))
+        .collect();
+    let named = |file_name: &'static str| {
+        multipart(&[
+            envelope("attach_files", files(1)),
+            Part {
+                name: "f0",
+                file_name: Some(file_name),
+                data: b"abc".to_vec(),
+            },
+        ])
+    };
+    let abc_named = |file_name: &str| json!({"result": [{"file_name": file_name, "size": 3, "sha256": sha256_hex(b"abc")}]});
+    let long_name: &'static str = Box::leak("n".repeat(300).into_boxed_str());
+    let avatar = |size: usize| {
+        multipart(&[
+            envelope(
+                "upload_avatar",
+                json!({"user_id": 2, "avatar": {"$upload": "a"}}),
+            ),
+            file("a", size),
+        ])
+    };
+    vec![
+        upload("two files round-trip", 200)
+            .body(multipart(&[envelope("attach_files", files(2)), file("f0", 3000), file("f1", 0)]))
+            .json(json!({"result": [
+                {"file_name": "file.bin", "size": 3000, "sha256": sha256_hex(&pattern(3000))},
+                {"file_name": "file.bin", "size": 0, "sha256": sha256_hex(b"")},
+            ], "invalidate": []})),
+        upload("avatar by its user", 200).by_user("bob").body(avatar(10))
+            .json(json!({"result": {"user_id": 2, "size": 10}}))
+            .invalidate("user;user_id=2"),
+        upload("avatar by staff", 200).by_user("alice").body(avatar(10)).invalidate("user;user_id=2"),
+        upload("avatar of another user", 403).code("forbidden").body(multipart(&[
+            envelope("upload_avatar", json!({"user_id": 1, "avatar": {"$upload": "a"}})), file("a", 10),
+        ])).by_user("bob"),
+        upload("avatar anonymous", 401).code("unauthenticated").body(avatar(10)),
+        upload("avatar exactly at its 1 MiB file limit", 200).by_user("bob").body(avatar(MIB))
+            .json(json!({"result": {"size": MIB, "sha256": sha256_hex(&pattern(MIB))}}))
+            .invalidate("user;user_id=2"),
+        upload("avatar one byte over", 413).by_user("bob").body(avatar(MIB + 1))
+            .json(json!({"error": {"code": "payload_too_large", "details": {"limit": "file"}}})),
+        upload("body over 10 MiB with Content-Length", 413)
+            .body(multipart(&[envelope("attach_files", files(1)), file("f0", 11 * MIB)]))
+            .json(json!({"error": {"details": {"limit": "body"}}})),
+        upload("101 files", 413).body(multipart(&many_files))
+            .json(json!({"error": {"details": {"limit": "files"}}})),
+        upload("1001 tiny parts", 413).body(multipart(&tiny_parts))
+            .json(json!({"error": {"details": {"limit": "parts"}}})),
+        upload("text part over 1 MiB", 413)
+            .body(multipart(&[envelope("attach_files", files(1)), Part { name: "f0", file_name: None, data: vec![b'x'; MIB + 1] }]))
+            .json(json!({"error": {"details": {"limit": "text"}}})),
+        upload("__mizan over 1 MiB", 413)
+            .body(multipart(&[envelope("echo", json!({"message": "x".repeat(MIB)}))]))
+            .json(json!({"error": {"details": {"limit": "text"}}})),
+        case("no boundary", "POST", "/api/mizan/call/", 400).headers(&[("content-type", "multipart/form-data")])
+            .body(multipart(&[envelope("echo", json!({"message": "x"}))])).code("bad_request"),
+        case("garbage boundary", "POST", "/api/mizan/call/", 400)
+            .headers(&[("content-type", "multipart/form-data; boundary=NOTTHEONE")])
+            .body(multipart(&[envelope("echo", json!({"message": "x"}))])).code("bad_request"),
+        upload("truncated final boundary", 400).code("bad_request")
+            .body(Body::Bytes(multipart_body(&[envelope("attach_files", files(1)), file("f0", 10)], false))),
+        upload("__mizan missing", 400).body(multipart(&[file("f0", 1)]))
+            .json(json!({"error": {"code": "bad_request", "details": {"part": "__mizan"}}})),
+        upload("__mizan not first", 400).body(multipart(&[file("f0", 1), envelope("attach_files", files(1))]))
+            .json(json!({"error": {"code": "bad_request", "details": {"part": "__mizan"}}})),
+        upload("$upload naming an absent part", 400).body(multipart(&[envelope("attach_files", files(2)), file("f0", 1)]))
+            .json(json!({"error": {"code": "bad_request", "details": {"fields": {"files": "\"$upload\" names part \"f1\", which the request does not carry"}}}})),
+        upload("unreferenced file part", 400).body(multipart(&[envelope("attach_files", files(1)), file("f0", 1), file("stray", 1)]))
+            .json(json!({"error": {"code": "bad_request", "details": {"part": "stray"}}})),
+        upload("duplicate part names", 400).body(multipart(&[envelope("attach_files", files(1)), file("f0", 1), file("f0", 1)]))
+            .json(json!({"error": {"code": "bad_request", "details": {"part": "f0"}}})),
+        upload("a file sent to a function without uploads", 400)
+            .body(multipart(&[envelope("echo", json!({"message": "x"})), file("f0", 1)]))
+            .json(json!({"error": {"code": "bad_request", "details": {"part": "f0"}}})),
+        upload("multipart call without files", 200).body(multipart(&[envelope("echo", json!({"message": "x"}))]))
+            .json(json!({"result": "x"})),
+        upload("multipart call to an unknown function", 404).code("not_found")
+            .body(multipart(&[envelope("nope", json!({})), file("f0", 1)])),
+        call("JSON call missing a required Upload", "upload_avatar", json!({"user_id": 2}), 400).by_user("bob")
+            .json(json!({"error": {"details": {"fields": {"avatar": "missing required argument"}}}})),
+        call("JSON call with an $upload reference", "attach_files", files(1), 400).code("bad_request"),
+        upload("file name with ../", 200).body(named("../../etc/passwd")).json(abc_named("passwd")),
+        upload("file name with backslashes", 200).body(named("C:\\temp\\a.txt")).json(abc_named("a.txt")),
+        // Raw control characters cannot stand in a part header: the part is malformed.
+        upload("file name with control characters", 400).body(named("a\u{1}b\u{7f}c.txt")).code("bad_request"),
+        upload("file name with NUL", 400).body(named("a\u{0}b.txt")).code("bad_request"),
+        // Browsers percent-encode CR, LF and quotes in file names: harmless text.
+        upload("file name with encoded CR/LF", 200).body(named("a%0D%0Ab.txt")).json(abc_named("a%0D%0Ab.txt")),
+        upload("file name with a tab", 200).body(named("a\tb.txt")).json(abc_named("ab.txt")),
+        upload("empty file name", 200).body(named("")).json(abc_named("upload")),
+        upload("file name of 300 bytes", 400).body(named(long_name))
+            .json(json!({"error": {"code": "bad_request", "details": {"part": "f0"}}})),
+    ]
+}
 
 fn case(name: &'static str, method: &'static str, path: &'static str, status: u16) -> Case {
     Case {
@@ -384,7 +564,7 @@ fn assert_contains(actual: &Value, expected: &Value, at: &str) {
 async fn the_table_holds_on_every_adapter() {
     each_adapter(|server| async move {
         let mut tokens: HashMap<&str, String> = HashMap::new();
-        for case in cases() {
+        for case in cases().into_iter().chain(upload_cases()) {
             let label = format!("{:?} / {}", server.adapter, case.name);
             let auth;
             let mut headers: Vec<(&str, &str)> = case.headers.to_vec();
@@ -752,6 +932,160 @@ async fn session_returns_an_mwt_to_a_logged_in_caller() {
             )
             .await;
         assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
+    })
+    .await;
+}
+
+// ---- Uploads over raw connections: what a well-behaved HTTP client never sends ----
+
+/// Writes `head` and then `body` on a fresh connection (in a task, so a server that answers
+/// early and stops reading cannot block the test), and reads the first response: its status
+/// and JSON body.
+async fn raw_request(addr: SocketAddr, head: String, body: Vec<u8>) -> (u16, Value) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (mut reader, mut writer) = stream.into_split();
+    let sending = tokio::spawn(async move {
+        // The server may answer and close before reading everything: write errors are fine.
+        if writer.write_all(head.as_bytes()).await.is_ok() {
+            for chunk in body.chunks(64 * 1024) {
+                if writer.write_all(chunk).await.is_err() {
+                    break;
+                }
+            }
+        }
+        writer
+    });
+    let mut received = Vec::new();
+    let response = tokio::time::timeout(std::time::Duration::from_secs(20), async {
+        let mut buffer = [0u8; 8192];
+        loop {
+            if let Some(end) = find(&received, b"\r\n\r\n") {
+                let head = String::from_utf8_lossy(&received[..end]).to_ascii_lowercase();
+                let length: usize = head
+                    .lines()
+                    .find_map(|l| l.strip_prefix("content-length:"))
+                    .map_or(0, |v| v.trim().parse().unwrap());
+                if received.len() >= end + 4 + length {
+                    let status = head[9..12].parse().unwrap();
+                    let body = &received[end + 4..end + 4 + length];
+                    return (status, serde_json::from_slice(body).unwrap_or(Value::Null));
+                }
+            }
+            let n = reader.read(&mut buffer).await.unwrap_or(0);
+            assert!(n > 0, "the connection closed without a full response");
+            received.extend_from_slice(&buffer[..n]);
+        }
+    })
+    .await
+    .expect("a response within the deadline");
+    sending.abort();
+    response
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+fn multipart_head(length: &str) -> String {
+    format!(
+        "POST /api/mizan/call/ HTTP/1.1\r\nhost: localhost\r\n\
+         content-type: multipart/form-data; boundary=MIZANBOUNDARY\r\n{length}\r\n"
+    )
+}
+
+/// Chunked transfer encoding of `body`, in chunks of 256 KiB.
+fn chunked(body: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for chunk in body.chunks(256 * 1024) {
+        out.extend_from_slice(format!("{:x}\r\n", chunk.len()).as_bytes());
+        out.extend_from_slice(chunk);
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(b"0\r\n\r\n");
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn uploads_hold_their_limits_against_raw_clients() {
+    each_adapter(|s| async move {
+        let label = format!("{:?}", s.adapter);
+        let big = multipart_body(
+            &[
+                envelope("attach_files", json!({"files": [{"$upload": "f0"}]})),
+                file("f0", 11 * 1024 * 1024),
+            ],
+            true,
+        );
+
+        // Over 10 MiB without Content-Length: counted as it arrives.
+        let (status, body) = raw_request(
+            s.addr,
+            multipart_head("transfer-encoding: chunked\r\n"),
+            chunked(&big),
+        )
+        .await;
+        assert_eq!(
+            (status, &body["error"]["details"]["limit"]),
+            (413, &json!("body")),
+            "{label}"
+        );
+
+        // A Content-Length smaller than the body: the body ends where the header says, so the
+        // multipart is truncated; the rest is never taken as file bytes.
+        let (status, body) = raw_request(
+            s.addr,
+            multipart_head("content-length: 300\r\n"),
+            big.clone(),
+        )
+        .await;
+        assert_eq!(
+            (status, &body["error"]["code"]),
+            (400, &json!("bad_request")),
+            "{label}"
+        );
+
+        // A guarded upload by an anonymous caller: the head, the envelope and the start of a
+        // file are sent, then the client waits. The 401 comes without the rest of the body.
+        let start = multipart_body(
+            &[
+                envelope(
+                    "upload_avatar",
+                    json!({"user_id": 2, "avatar": {"$upload": "a"}}),
+                ),
+                file("a", 1000),
+            ],
+            false,
+        );
+        let (status, body) = raw_request(
+            s.addr,
+            multipart_head(&format!("content-length: {}\r\n", 5 * 1024 * 1024)),
+            start,
+        )
+        .await;
+        assert_eq!(
+            (status, &body["error"]["code"]),
+            (401, &json!("unauthenticated")),
+            "{label}"
+        );
+
+        // A client that stalls mid-body holds its own request only.
+        let stalled = tokio::net::TcpStream::connect(s.addr).await.unwrap();
+        {
+            use tokio::io::AsyncWriteExt;
+            let mut stalled = stalled;
+            let head = multipart_head(&format!("content-length: {}\r\n", big.len()));
+            stalled.write_all(head.as_bytes()).await.unwrap();
+            stalled.write_all(&big[..64 * 1024]).await.unwrap();
+            for i in 0..3 {
+                let message = format!("meanwhile {i}");
+                let reply = s.call(None, "echo", json!({ "message": message })).await;
+                assert_eq!(reply.json()["result"], message.as_str(), "{label}");
+            }
+            drop(stalled);
+        }
+        let reply = s.call(None, "echo", json!({"message": "still here"})).await;
+        assert_eq!(reply.json()["result"], "still here", "{label}");
     })
     .await;
 }

@@ -13,7 +13,7 @@ use mizan::auth::{Jwt, JwtIdentity, MemorySessionStore, Mwt, TokenUser};
 use mizan::http::{header, StatusCode};
 use mizan::{
     async_trait, client, ApiError, AuthError, Identity, IdentitySource, MizanBuilder, Request,
-    Upload,
+    Upload, UploadLimits,
 };
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -484,9 +484,19 @@ pub(crate) struct AvatarInfo {
     file: FileInfo,
 }
 
+/// Avatars are small: 1 MiB at most, one file.
+fn avatar_limits() -> UploadLimits {
+    UploadLimits {
+        max_body_bytes: 2 * 1024 * 1024,
+        max_file_bytes: 1024 * 1024,
+        max_files: 1,
+        ..UploadLimits::default()
+    }
+}
+
 /// Sets a user's avatar: the user themself or staff (an anonymous caller is refused before
 /// the file is read).
-#[client(affects = "user", auth)]
+#[client(affects = "user", auth, upload_limits = avatar_limits)]
 pub(crate) async fn upload_avatar(
     req: &Request,
     user_id: i64,

@@ -22,6 +22,7 @@ const OPTIONS: &[&str] = &[
     "rev",
     "cache",
     "user_scoped",
+    "upload_limits",
     "crate",
 ];
 
@@ -56,6 +57,8 @@ pub(crate) struct ClientArgs {
     pub(crate) cache: Option<Cache>,
     /// `user_scoped`.
     pub(crate) user_scoped: bool,
+    /// `upload_limits = path::to_fn` (a `fn() -> UploadLimits`).
+    pub(crate) upload_limits: Option<ExprPath>,
     /// `crate = path`.
     pub(crate) krate: Option<Path>,
 }
@@ -153,6 +156,15 @@ impl ClientArgs {
                 self.cache = Some(parse_cache(input)?);
             }
             "user_scoped" => self.user_scoped = flag(meta, name)?,
+            "upload_limits" => {
+                let input = value(meta, "upload_limits = path::to_fn")?;
+                self.upload_limits = Some(input.parse().map_err(|_| {
+                    input.error(
+                        "`upload_limits` expects the path of a `fn() -> UploadLimits`, \
+                         e.g. `upload_limits = avatar_limits`",
+                    )
+                })?);
+            }
             "crate" => {
                 let input = value(meta, "crate = path::to::mizan")?;
                 self.krate = Some(if input.peek(LitStr) {
@@ -378,9 +390,10 @@ mod tests {
         let parsed = args(
             r#"affects = ["user", "user_profile"], private, route = "/p/{id}/",
                methods = ["POST", "PUT"], auth = "staff", websocket, rev = 3,
-               cache = 60, user_scoped, crate = ::my::runtime"#,
+               cache = 60, user_scoped, upload_limits = limits::avatar, crate = ::my::runtime"#,
         );
         assert_eq!(parsed.affects.unwrap(), ["user", "user_profile"]);
+        assert_eq!(tokens_text(parsed.upload_limits.unwrap()), "limits::avatar");
         assert!(parsed.private && parsed.websocket && parsed.user_scoped);
         assert_eq!(parsed.route.as_deref(), Some("/p/{id}/"));
         assert_eq!(parsed.methods.unwrap(), ["POST", "PUT"]);

@@ -63,6 +63,9 @@ pub(crate) fn generate(args: &ClientArgs, shape: &FnShape, krate: &TokenStream) 
     if args.user_scoped {
         options.extend(quote!(.user_scoped()));
     }
+    if let Some(limits) = &args.upload_limits {
+        options.extend(quote!(.with_upload_limits(#limits())));
+    }
     for Param { name, ty } in params {
         options.extend(quote!(.with_param::<#ty>(#name)));
     }

@@ -36,6 +36,7 @@
 //! | `rev = 3` | cache revision: bumping it makes cached bundles of its context unreachable |
 //! | `cache = 60`, `cache = false` | cache lifetime in seconds, or no caching |
 //! | `user_scoped` | cached results are kept per user |
+//! | `upload_limits = path::to_fn` | this function's upload limits (a `fn() -> UploadLimits`) instead of the app's |
 //! | `crate = some::path` | path of the runtime crate (default: found through Cargo) |
 //!
 //! `context` and `affects` cannot be combined.
