@@ -2,12 +2,15 @@
 // has type-checked both. The `@ts-expect-error` lines are type tests: if the generated types
 // stopped rejecting them, compilation would fail.
 import assert from "node:assert/strict";
+import { createHash, randomBytes } from "node:crypto";
 import { parse } from "@bgotink/kdl";
 import { before, describe, it } from "node:test";
 
 import {
   callAddItem,
   callAdminAction,
+  callAttachFiles,
+  callUploadAvatar,
   callEcho,
   callLogin,
   callSecret,
@@ -176,5 +179,36 @@ describe("the IR", () => {
     assert.ok(!names.includes("profile_page"), "view-path functions are absent");
     const update = functions.find((node) => node.getArgument(0) === "update_profile");
     assert.equal(update?.getProperty("kind"), "mutation");
+  });
+});
+
+describe("uploads", () => {
+  const sha256 = (bytes: Uint8Array) => createHash("sha256").update(bytes).digest("hex");
+
+  it("sends File and Blob arguments as multipart, and the bytes arrive unchanged", async () => {
+    const first = new Uint8Array(randomBytes(200_000));
+    const second = new Uint8Array(randomBytes(3));
+    const files = await callAttachFiles({
+      files: [new File([first], "../photo.png", { type: "image/png" }), new Blob([second])],
+    });
+    assert.deepEqual(files, [
+      { file_name: "photo.png", size: first.length, sha256: sha256(first) },
+      { file_name: "f1", size: second.length, sha256: sha256(second) },
+    ]);
+    // @ts-expect-error: an upload argument takes a File or Blob, not a string
+    void (() => callAttachFiles({ files: ["not a file"] }));
+  });
+
+  it("keeps guards and limits on a multipart call", async () => {
+    token = null;
+    const avatar = new Blob([new Uint8Array([1, 2, 3])]);
+    await expectError(callUploadAvatar({ user_id: 2, avatar }), 401, "unauthenticated");
+    token = (await callLogin({ username: "bob", password: "bob" })).access;
+    const info = await callUploadAvatar({ user_id: 2, avatar });
+    assert.equal(info.size, 3);
+    const tooBig = new Blob([new Uint8Array(1024 * 1024 + 1)]);
+    const error = await expectError(callUploadAvatar({ user_id: 2, avatar: tooBig }), 413, "payload_too_large");
+    assert.deepEqual(error.details, { limit: "file", max: 1024 * 1024 });
+    token = null;
   });
 });
