@@ -58,6 +58,7 @@
 //! | [`identity`], [`auth`] | who calls, and the guards |
 //! | [`transport`] | HTTP and IPC encodings of a call |
 //! | [`manifest`] | the edge manifest |
+//! | [`form`] | forms and formsets: schema, validation issues, [`Formset`](form::Formset) |
 //! | [`error`] | the error enums and the wire error |
 //! | [`testing`] | [`TestClient`](testing::TestClient), `block_on`, a manual clock |
 
@@ -72,6 +73,7 @@ mod clock;
 pub mod dispatch;
 pub mod error;
 mod escape;
+pub mod form;
 pub mod identity;
 pub mod invalidation;
 pub mod ir;
@@ -102,6 +104,7 @@ pub use mizan_macros::client;
 
 pub use async_trait::async_trait;
 pub use bytes;
+pub use garde;
 pub use http;
 pub use schemars;
 
