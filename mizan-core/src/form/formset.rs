@@ -1,7 +1,7 @@
 //! Formsets: a list of the same form, `{"forms": [{...}, ...]}`.
 //!
-//! Each form may carry `"_delete": true` (with [`can_delete`](FormsetOptions::can_delete)) and
-//! `"_order": n` (with [`can_order`](FormsetOptions::can_order)). A deleted form is neither
+//! Each form may carry `"_delete": true` (with [`with_can_delete`](FormsetOptions::with_can_delete)) and
+//! `"_order": n` (with [`with_can_order`](FormsetOptions::with_can_order)). A deleted form is neither
 //! validated nor counted against `min_num`/`max_num`. The decoder keeps at most
 //! [`absolute_max`](FormsetOptions::absolute_max) forms and only counts (without storing) the
 //! rest, so an oversized list costs no more memory than a full one.
@@ -32,7 +32,10 @@ pub const ORDER_FIELD: &str = "_order";
 /// ```
 /// use mizan_core::form::FormsetOptions;
 ///
-/// const LINES: FormsetOptions = FormsetOptions::new().min_num(1).max_num(20).can_delete(true);
+/// const LINES: FormsetOptions = FormsetOptions::new()
+///     .with_min_num(1)
+///     .with_max_num(20)
+///     .with_can_delete(true);
 /// assert_eq!(LINES.absolute_max(), 1020);
 /// assert_eq!(FormsetOptions::new().absolute_max(), 1000);
 /// ```
@@ -66,13 +69,13 @@ impl FormsetOptions {
     }
 
     /// The fewest forms (not counting deleted ones) a valid submission has.
-    pub const fn min_num(mut self, min_num: usize) -> Self {
+    pub const fn with_min_num(mut self, min_num: usize) -> Self {
         self.min_num = min_num;
         self
     }
 
     /// The most forms (not counting deleted ones) a valid submission has.
-    pub const fn max_num(mut self, max_num: usize) -> Self {
+    pub const fn with_max_num(mut self, max_num: usize) -> Self {
         self.max_num = Some(max_num);
         self
     }
@@ -86,30 +89,30 @@ impl FormsetOptions {
     }
 
     /// Whether a form may carry `"_delete": true` to be left out.
-    pub const fn can_delete(mut self, can_delete: bool) -> Self {
+    pub const fn with_can_delete(mut self, can_delete: bool) -> Self {
         self.can_delete = can_delete;
         self
     }
 
     /// Whether a form may carry `"_order": n` (an integer from 0) to give its position.
-    pub const fn can_order(mut self, can_order: bool) -> Self {
+    pub const fn with_can_order(mut self, can_order: bool) -> Self {
         self.can_order = can_order;
         self
     }
 
     /// How many blank forms a frontend shows besides the initial ones (display only).
-    pub const fn extra(mut self, extra: usize) -> Self {
+    pub const fn with_extra(mut self, extra: usize) -> Self {
         self.extra = extra;
         self
     }
 
     /// The minimum number of forms.
-    pub const fn get_min_num(&self) -> usize {
+    pub const fn min_num(&self) -> usize {
         self.min_num
     }
 
     /// The maximum number of forms, if any.
-    pub const fn get_max_num(&self) -> Option<usize> {
+    pub const fn max_num(&self) -> Option<usize> {
         self.max_num
     }
 
@@ -123,17 +126,17 @@ impl FormsetOptions {
     }
 
     /// Whether forms can be deleted.
-    pub const fn get_can_delete(&self) -> bool {
+    pub const fn can_delete(&self) -> bool {
         self.can_delete
     }
 
     /// Whether forms can be ordered.
-    pub const fn get_can_order(&self) -> bool {
+    pub const fn can_order(&self) -> bool {
         self.can_order
     }
 
     /// The number of extra blank forms.
-    pub const fn get_extra(&self) -> usize {
+    pub const fn extra(&self) -> usize {
         self.extra
     }
 
@@ -462,8 +465,10 @@ pub(crate) fn form_path(index: usize) -> [PathSegment; 2] {
 /// `_order` when ordering is on (forms without `_order` keep their place after the ordered
 /// ones). Decoding reads at most `absolute_max` forms and fails beyond that.
 ///
-/// Decoding alone does not run the form's rules: the validation of the form spec
-/// ([`FormSpec::validate`](super::FormSpec::validate)) does, before the function is called.
+/// Decoding checks the shape, the markers and the counts (`min_num`, `max_num`), and fails on
+/// the first problem; it does not run the form's rules. The validation of the form spec
+/// ([`FormSpec::validate`](super::FormSpec::validate)) does that, and reports every issue,
+/// before the function is called.
 pub struct Formset<F> {
     forms: Vec<F>,
     deleted: Vec<Map<String, Value>>,

@@ -47,7 +47,7 @@
 //! #[async_trait]
 //! impl Form for Contact {
 //!     fn meta() -> FormMeta {
-//!         FormMeta::new().field("topic", FieldMeta::new().label("What is it about?"))
+//!         FormMeta::new().with_field("topic", FieldMeta::new().with_label("What is it about?"))
 //!     }
 //!
 //!     async fn clean(&self, _req: &Request) -> Result<(), Vec<Issue>> {
@@ -101,7 +101,7 @@
 //!    failing field is reported even when several have the wrong type: a value of the wrong
 //!    JSON type is `invalid_type`; a missing required field, or `null` for a field that is not
 //!    an `Option`, is `required`; a key that is not a field is `unknown_field`; a value outside
-//!    an enum or the [`FieldMeta::choices`] is `invalid_choice`; and the limits `schemars`
+//!    an enum or the [`FieldMeta::with_choices`] is `invalid_choice`; and the limits `schemars`
 //!    reads from the garde rules give `min_length`/`max_length` (counted in characters, as
 //!    JSON Schema does), `min_items`/`max_items`, `min_value`/`max_value`, `pattern` and
 //!    `email`.
@@ -191,8 +191,16 @@ pub trait Form:
 /// use mizan_core::form::{FieldMeta, FormMeta};
 ///
 /// let meta = FormMeta::new()
-///     .field("topic", FieldMeta::new().choices([("sales", "Sales"), ("other", "Something else")]))
-///     .field("password", FieldMeta::new().widget("password").help_text("At least 12 characters."));
+///     .with_field(
+///         "topic",
+///         FieldMeta::new().with_choices([("sales", "Sales"), ("other", "Something else")]),
+///     )
+///     .with_field(
+///         "password",
+///         FieldMeta::new()
+///             .with_widget("password")
+///             .with_help_text("At least 12 characters."),
+///     );
 /// # let _ = meta;
 /// ```
 #[derive(Debug, Clone, Default)]
@@ -208,7 +216,7 @@ impl FormMeta {
 
     /// Sets the metadata of the field with this wire name (a later call for the same field
     /// replaces it). Naming a field the form does not have is an error when the spec is built.
-    pub fn field(mut self, name: impl Into<String>, meta: FieldMeta) -> Self {
+    pub fn with_field(mut self, name: impl Into<String>, meta: FieldMeta) -> Self {
         let name = name.into();
         self.fields.retain(|(n, _)| *n != name);
         self.fields.push((name, meta));
@@ -237,32 +245,32 @@ impl FieldMeta {
     }
 
     /// The label shown next to the field.
-    pub fn label(mut self, label: impl Into<String>) -> Self {
+    pub fn with_label(mut self, label: impl Into<String>) -> Self {
         self.label = Some(label.into());
         self
     }
 
     /// A sentence that helps fill the field in.
-    pub fn help_text(mut self, help_text: impl Into<String>) -> Self {
+    pub fn with_help_text(mut self, help_text: impl Into<String>) -> Self {
         self.help_text = Some(help_text.into());
         self
     }
 
     /// The widget a frontend should draw, e.g. `textarea` or `password`.
-    pub fn widget(mut self, widget: impl Into<String>) -> Self {
+    pub fn with_widget(mut self, widget: impl Into<String>) -> Self {
         self.widget = Some(widget.into());
         self
     }
 
     /// The value the field starts with.
-    pub fn initial(mut self, initial: impl Into<Value>) -> Self {
+    pub fn with_initial(mut self, initial: impl Into<Value>) -> Self {
         self.initial = Some(initial.into());
         self
     }
 
     /// The allowed values, each with its label. A value outside the list is an
     /// `invalid_choice` issue.
-    pub fn choices<V: Into<Value>, L: Into<String>>(
+    pub fn with_choices<V: Into<Value>, L: Into<String>>(
         mut self,
         choices: impl IntoIterator<Item = (V, L)>,
     ) -> Self {
@@ -414,10 +422,7 @@ impl FormSpec {
             "fields".to_owned(),
             serde_json::to_value(&fields).unwrap_or_default(),
         );
-        schema.insert(
-            "json_schema".to_owned(),
-            Value::Object(checker.root().clone()),
-        );
+        schema.insert("json_schema".to_owned(), checker.schema().clone());
         if let Some(options) = &formset {
             schema.insert(
                 "formset".to_owned(),

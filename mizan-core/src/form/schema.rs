@@ -89,19 +89,17 @@ impl Checker {
         Ok(Self { root, patterns })
     }
 
-    pub(crate) fn root(&self) -> &Map<String, Value> {
-        static EMPTY: std::sync::OnceLock<Map<String, Value>> = std::sync::OnceLock::new();
-        self.root
-            .as_object()
-            .unwrap_or_else(|| EMPTY.get_or_init(Map::new))
+    /// The form's JSON Schema.
+    pub(crate) fn schema(&self) -> &Value {
+        &self.root
     }
 
     fn property(&self, name: &str) -> Option<&Value> {
-        self.root().get("properties")?.get(name)
+        self.root.get("properties")?.get(name)
     }
 
     fn is_required(&self, name: &str) -> bool {
-        self.root()
+        self.root
             .get("required")
             .and_then(Value::as_array)
             .is_some_and(|names| names.iter().any(|n| n == name))

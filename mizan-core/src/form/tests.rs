@@ -52,9 +52,9 @@ struct OrderLine {
 impl Form for OrderLine {
     fn formset_options() -> FormsetOptions {
         FormsetOptions::new()
-            .min_num(1)
-            .max_num(20)
-            .can_delete(true)
+            .with_min_num(1)
+            .with_max_num(20)
+            .with_can_delete(true)
     }
 }
 
@@ -78,16 +78,18 @@ fn one() -> i32 {
 
 impl Form for Step {
     fn meta() -> FormMeta {
-        FormMeta::new().field(
+        FormMeta::new().with_field(
             "title",
             FieldMeta::new()
-                .choices([("wash", "Wash"), ("dry", "Dry")])
-                .initial("wash"),
+                .with_choices([("wash", "Wash"), ("dry", "Dry")])
+                .with_initial("wash"),
         )
     }
 
     fn formset_options() -> FormsetOptions {
-        FormsetOptions::new().can_order(true).can_delete(true)
+        FormsetOptions::new()
+            .with_can_order(true)
+            .with_can_delete(true)
     }
 }
 
@@ -698,7 +700,7 @@ fn metadata_for_a_missing_field_is_a_build_error() {
     }
     impl Form for Small {
         fn meta() -> FormMeta {
-            FormMeta::new().field("b", FieldMeta::new().label("B"))
+            FormMeta::new().with_field("b", FieldMeta::new().with_label("B"))
         }
     }
     let err = FormSpec::form::<Small>("small").unwrap_err();
@@ -734,7 +736,7 @@ fn contradictory_formset_options_are_a_build_error() {
     }
     impl Form for Line {
         fn formset_options() -> FormsetOptions {
-            FormsetOptions::new().min_num(5).max_num(2)
+            FormsetOptions::new().with_min_num(5).with_max_num(2)
         }
     }
     assert!(matches!(
