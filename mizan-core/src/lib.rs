@@ -59,6 +59,7 @@
 //! | [`transport`] | HTTP and IPC encodings of a call |
 //! | [`upload`] | [`Upload`] arguments, multipart decoding and its limits |
 //! | [`manifest`] | the edge manifest |
+//! | [`form`] | forms and formsets: schema, validation issues, [`Formset`](form::Formset) |
 //! | [`error`] | the error enums and the wire error |
 //! | [`testing`] | [`TestClient`](testing::TestClient), `block_on`, a manual clock |
 
@@ -73,6 +74,7 @@ mod clock;
 pub mod dispatch;
 pub mod error;
 mod escape;
+pub mod form;
 pub mod identity;
 pub mod invalidation;
 pub mod ir;
@@ -105,6 +107,7 @@ pub use mizan_macros::client;
 
 pub use async_trait::async_trait;
 pub use bytes;
+pub use garde;
 pub use http;
 pub use schemars;
 
