@@ -1089,3 +1089,235 @@ async fn uploads_hold_their_limits_against_raw_clients() {
     })
     .await;
 }
+
+// ---- Forms and formsets ----
+
+/// `(dotted path, code)` of each issue, in order.
+fn issue_codes(issues: &Value) -> Vec<(String, String)> {
+    issues
+        .as_array()
+        .expect("an issues array")
+        .iter()
+        .map(|issue| {
+            let path: Vec<String> = issue["path"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|segment| match segment {
+                    Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                })
+                .collect();
+            (path.join("."), issue["code"].as_str().unwrap().to_owned())
+        })
+        .collect()
+}
+
+fn pairs(expected: &[(&str, &str)]) -> Vec<(String, String)> {
+    expected
+        .iter()
+        .map(|(path, code)| (path.to_string(), code.to_string()))
+        .collect()
+}
+
+impl Server {
+    async fn validate(&self, token: Option<&str>, form: &str, data: &Value) -> Reply {
+        let auth = token.map(|t| format!("Bearer {t}"));
+        let mut headers = vec![("content-type", "application/json")];
+        if let Some(auth) = &auth {
+            headers.push(("authorization", auth));
+        }
+        let path = format!("/api/mizan/form/{form}/validate/");
+        self.send(Method::POST, &path, &headers, data.to_string().into_bytes())
+            .await
+    }
+
+    async fn inbox_size(&self, staff: &str) -> usize {
+        let messages = self.fetch(Some(staff), "/api/mizan/ctx/inbox/").await;
+        messages["inbox_messages"].as_array().unwrap().len()
+    }
+}
+
+#[tokio::test]
+async fn the_contact_form_gives_schema_validation_and_submit() {
+    each_adapter(|s| async move {
+        let label = format!("{:?}", s.adapter);
+        let schema = s.fetch(None, "/api/mizan/form/contact/").await;
+        let names: Vec<&str> = schema["fields"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(names, ["name", "email", "topic", "message"], "{label}: declaration order");
+        assert_eq!(schema["fields"][0]["constraints"], json!({"min_length": 1, "max_length": 100}));
+        assert_eq!(schema["fields"][2]["choices"][2], json!({"value": "other", "label": "Something else"}));
+        assert_eq!(schema["fields"][3]["widget"], "textarea");
+
+        let valid = json!({"name": "Ann", "email": "ann@example.com", "topic": "sales", "message": "hello"});
+        let with = |key: &str, value: Value| {
+            let mut data = valid.clone();
+            data[key] = value;
+            data
+        };
+        let check = |data: Value, expected: Vec<(String, String)>| {
+            let s = Arc::clone(&s);
+            let label = label.clone();
+            async move {
+                let reply = s.validate(None, "contact", &data).await;
+                assert_eq!(reply.status, StatusCode::OK, "{label}: {reply:?}");
+                assert_eq!(reply.header("x-mizan-invalidate"), None, "{label}: no side effect");
+                let body = reply.json();
+                assert_eq!(issue_codes(&body["issues"]), expected, "{label}: {data}");
+                assert_eq!(body["valid"], expected.is_empty(), "{label}");
+                body
+            }
+        };
+        check(valid.clone(), vec![]).await;
+        let several = json!({"name": 5, "email": true, "topic": "sales", "message": []});
+        check(several, pairs(&[("name", "invalid_type"), ("email", "invalid_type"), ("message", "invalid_type")])).await;
+        check(json!({}), pairs(&[("name", "required"), ("email", "required"), ("topic", "required"), ("message", "required")])).await;
+        check(with("name", Value::Null), pairs(&[("name", "required")])).await;
+        check(with("extra", json!(1)), pairs(&[("extra", "unknown_field")])).await;
+        check(with("topic", json!("jobs")), pairs(&[("topic", "invalid_choice")])).await;
+        check(with("email", json!("ann@")), pairs(&[("email", "email")])).await;
+        // Limits count characters: 100 two-byte characters fit, 101 do not.
+        check(with("name", json!("é".repeat(100))), vec![]).await;
+        let over = check(with("name", json!("é".repeat(101))), pairs(&[("name", "max_length")])).await;
+        assert_eq!(over["issues"][0]["params"], json!({"max": 100}));
+        check(with("message", json!("buy SPAM now")), pairs(&[("", "spam")])).await;
+        // A value is never echoed: a script comes back as nothing at all.
+        let script = "<script>alert(1)</script>".repeat(5);
+        let reply = s.validate(None, "contact", &with("name", json!(script))).await;
+        assert_eq!(reply.header("content-type"), Some("application/json"), "{label}");
+        assert!(!String::from_utf8_lossy(&reply.body).contains("<script>"), "{label}");
+
+        // Submit: invalid data never reaches the function; valid data runs and invalidates.
+        let (staff, _) = s.login("alice").await;
+        let before = s.inbox_size(&staff).await;
+        let reply = s.call(None, "contact", with("topic", json!("jobs"))).await;
+        assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{label}");
+        assert_eq!(issue_codes(&reply.json()["error"]["details"]["issues"]), pairs(&[("topic", "invalid_choice")]));
+        assert_eq!(reply.header("x-mizan-invalidate"), None);
+        assert_eq!(s.inbox_size(&staff).await, before, "{label}: nothing written");
+        let reply = s.call(None, "contact", valid.clone()).await;
+        assert_eq!(reply.status, StatusCode::OK, "{label}: {reply:?}");
+        assert_eq!(reply.header("x-mizan-invalidate"), Some("inbox"));
+        assert_eq!(s.inbox_size(&staff).await, before + 1, "{label}");
+        // The inbox is staff-only.
+        let reply = s.send(Method::GET, "/api/mizan/ctx/inbox/", &[], Vec::new()).await;
+        assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
+        let reply = s.send(Method::GET, "/api/mizan/form/nope/", &[], Vec::new()).await;
+        assert_eq!(reply.status, StatusCode::NOT_FOUND);
+        let reply = s.send(Method::GET, "/api/mizan/form/contact/validate/", &[], Vec::new()).await;
+        assert_eq!(reply.status, StatusCode::METHOD_NOT_ALLOWED);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_place_order_formset_counts_deletes_and_guards() {
+    each_adapter(|s| async move {
+        let label = format!("{:?}", s.adapter);
+        // Guards apply to the schema, validation and submit alike.
+        let reply = s
+            .send(Method::GET, "/api/mizan/form/place_order/", &[], Vec::new())
+            .await;
+        assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{label}");
+        let reply = s.validate(None, "place_order", &json!({"forms": []})).await;
+        assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{label}");
+        let (bob, _) = s.login("bob").await;
+        let schema = s.fetch(Some(&bob), "/api/mizan/form/place_order/").await;
+        assert_eq!(schema["formset"]["min_num"], 1);
+        assert_eq!(schema["formset"]["max_num"], 20);
+        assert_eq!(schema["formset"]["can_delete"], true);
+
+        let line = |sku: &str, qty: i64| json!({"sku": sku, "qty": qty});
+        let deleted = |sku: &str| json!({"sku": sku, "qty": 0, "_delete": true});
+        let forms = |forms: Vec<Value>| json!({ "forms": forms });
+        let check = |data: Value, expected: Vec<(String, String)>| {
+            let (s, bob, label) = (Arc::clone(&s), bob.clone(), label.clone());
+            async move {
+                let reply = s.validate(Some(&bob), "place_order", &data).await;
+                assert_eq!(reply.status, StatusCode::OK, "{label}: {reply:?}");
+                assert_eq!(issue_codes(&reply.json()["issues"]), expected, "{label}");
+            }
+        };
+        check(forms(vec![line("ABC-123", 2)]), vec![]).await;
+        check(forms(vec![]), pairs(&[("forms", "too_few_forms")])).await;
+        check(
+            forms(vec![deleted("ABC-123")]),
+            pairs(&[("forms", "too_few_forms")]),
+        )
+        .await;
+        check(
+            forms(vec![line("ABC-12", 0), line("abc-123", 100)]),
+            pairs(&[
+                ("forms.0.sku", "pattern"),
+                ("forms.0.qty", "min_value"),
+                ("forms.1.sku", "pattern"),
+                ("forms.1.qty", "max_value"),
+            ]),
+        )
+        .await;
+        // An invalid form marked deleted is skipped.
+        check(forms(vec![line("ABC-123", 1), deleted("nope")]), vec![]).await;
+        // 20 live forms and deleted ones are fine; 21 live ones are not.
+        let mut twenty: Vec<Value> = (0..20).map(|_| line("ABC-123", 1)).collect();
+        twenty.extend((0..5).map(|_| deleted("ABC-123")));
+        check(forms(twenty.clone()), vec![]).await;
+        twenty.push(line("ABC-123", 1));
+        check(forms(twenty), pairs(&[("forms", "too_many_forms")])).await;
+        // Past absolute_max the forms are not even read.
+        let flood: Vec<Value> = (0..1100).map(|_| line("ABC-123", 1)).collect();
+        check(forms(flood), pairs(&[("forms", "too_many_forms")])).await;
+
+        // Submit: issues on the call; valid lines run, skip deleted ones and invalidate orders.
+        let reply = s
+            .call(
+                Some(&bob),
+                "place_order",
+                json!({"user_id": 2, "lines": forms(vec![line("ABC-12", 1)])}),
+            )
+            .await;
+        assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{label}");
+        assert_eq!(
+            issue_codes(&reply.json()["error"]["details"]["issues"]),
+            pairs(&[("forms.0.sku", "pattern")])
+        );
+        let before = s.fetch(None, "/api/mizan/ctx/user/?user_id=2").await["user_orders"]
+            .as_array()
+            .unwrap()
+            .len();
+        let lines = forms(vec![
+            line("ABC-123", 2),
+            deleted("junk"),
+            line("XYZ-999", 3),
+        ]);
+        let reply = s
+            .call(
+                Some(&bob),
+                "place_order",
+                json!({"user_id": 2, "lines": lines}),
+            )
+            .await;
+        assert_eq!(reply.status, StatusCode::OK, "{label}: {reply:?}");
+        assert_eq!(reply.json()["result"], json!({"lines": 2, "total_qty": 5}));
+        assert_eq!(reply.header("x-mizan-invalidate"), Some("user;user_id=2"));
+        let orders = s.fetch(None, "/api/mizan/ctx/user/?user_id=2").await["user_orders"].clone();
+        assert_eq!(
+            orders.as_array().unwrap().len(),
+            before + 1,
+            "{label}: no stale bundle"
+        );
+        let reply = s
+            .call(
+                None,
+                "place_order",
+                json!({"user_id": 2, "lines": forms(vec![])}),
+            )
+            .await;
+        assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
+    })
+    .await;
+}

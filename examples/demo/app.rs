@@ -10,6 +10,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use mizan::auth::{Jwt, JwtIdentity, MemorySessionStore, Mwt, TokenUser};
+use mizan::form::{FieldMeta, Form, FormMeta, Formset, FormsetOptions, Issue};
 use mizan::http::{header, StatusCode};
 use mizan::{
     async_trait, client, ApiError, AuthError, Identity, IdentitySource, MizanBuilder, Request,
@@ -31,6 +32,7 @@ struct Db {
     notes: HashMap<String, Vec<String>>,
     webhook_events: u64,
     last_event: Option<String>,
+    inbox: Vec<InboxMessage>,
 }
 
 #[derive(Clone)]
@@ -520,6 +522,144 @@ pub(crate) async fn attach_files(files: Vec<Upload>) -> Result<Vec<FileInfo>, Ap
     Ok(files.iter().map(FileInfo::of).collect())
 }
 
+// ---- Forms ----
+
+/// What a contact message is about.
+#[derive(Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum Topic {
+    Sales,
+    Support,
+    Other,
+}
+
+/// The contact form: one struct gives its schema, its validation and its submit.
+#[derive(Deserialize, JsonSchema, garde::Validate)]
+pub(crate) struct Contact {
+    /// How we should address you.
+    #[garde(length(chars, min = 1, max = 100))]
+    #[schemars(title = "Your name")]
+    name: String,
+    /// Where we answer.
+    #[garde(email)]
+    #[schemars(title = "Email")]
+    email: String,
+    #[garde(skip)]
+    #[schemars(title = "Topic")]
+    topic: Topic,
+    #[garde(length(chars, min = 1, max = 2000))]
+    #[schemars(title = "Message", extend("x-widget" = "textarea"))]
+    message: String,
+}
+
+#[async_trait]
+impl Form for Contact {
+    fn meta() -> FormMeta {
+        FormMeta::new().with_field(
+            "topic",
+            FieldMeta::new().with_choices([
+                ("sales", "Sales"),
+                ("support", "Support"),
+                ("other", "Something else"),
+            ]),
+        )
+    }
+
+    async fn clean(&self, _req: &Request) -> Result<(), Vec<Issue>> {
+        if self.message.to_lowercase().contains("spam") {
+            return Err(vec![Issue::new("spam", "this message looks like spam")]);
+        }
+        Ok(())
+    }
+}
+
+/// A message received through the contact form (staff read them).
+#[derive(Clone, Serialize, JsonSchema)]
+pub(crate) struct InboxMessage {
+    id: i64,
+    name: String,
+    email: String,
+    topic: Topic,
+    message: String,
+}
+
+/// The new message's id.
+#[derive(Serialize, JsonSchema)]
+pub(crate) struct Created {
+    id: i64,
+}
+
+/// Submits the contact form: validated as a whole before it runs.
+#[client(form = "contact", affects = "inbox")]
+pub(crate) async fn contact(req: &Request, form: Contact) -> Result<Created, ApiError> {
+    let mut db = store(req)?;
+    let id = db.inbox.len() as i64 + 1;
+    db.inbox.push(InboxMessage {
+        id,
+        name: form.name,
+        email: form.email,
+        topic: form.topic,
+        message: form.message,
+    });
+    Ok(Created { id })
+}
+
+/// The messages of the contact form, for staff.
+#[client(context = "inbox", auth = "staff")]
+pub(crate) async fn inbox_messages(req: &Request) -> Result<Vec<InboxMessage>, ApiError> {
+    Ok(store(req)?.inbox.clone())
+}
+
+/// One line of an order.
+#[derive(Deserialize, Serialize, JsonSchema, garde::Validate)]
+pub(crate) struct OrderLine {
+    /// Three capitals, a dash, three digits (`ABC-123`).
+    #[garde(pattern(r"^[A-Z]{3}-[0-9]{3}$"))]
+    #[schemars(title = "SKU")]
+    sku: String,
+    #[garde(range(min = 1, max = 99))]
+    #[schemars(title = "Quantity")]
+    qty: u32,
+}
+
+impl Form for OrderLine {
+    fn formset_options() -> FormsetOptions {
+        FormsetOptions::new()
+            .with_min_num(1)
+            .with_max_num(20)
+            .with_can_delete(true)
+    }
+}
+
+/// What an order placed.
+#[derive(Serialize, JsonSchema)]
+pub(crate) struct Placed {
+    lines: usize,
+    total_qty: u32,
+}
+
+/// Places an order of several lines (a formset): deleted lines are skipped.
+#[client(form = "place_order", auth, affects = "user_orders")]
+pub(crate) async fn place_order(
+    req: &Request,
+    user_id: i64,
+    lines: Formset<OrderLine>,
+) -> Result<Placed, ApiError> {
+    let total_qty = lines.iter().map(|line| line.qty).sum();
+    let mut db = store(req)?;
+    profile(&db, user_id)?;
+    let orders = db.orders.entry(user_id).or_default();
+    let id = user_id * 100 + orders.len() as i64 + 1;
+    orders.push(Order {
+        id,
+        total: i64::from(total_qty),
+    });
+    Ok(Placed {
+        lines: lines.len(),
+        total_qty,
+    })
+}
+
 // ---- View paths ----
 
 fn escape_html(text: &str) -> String {
@@ -621,6 +761,9 @@ pub(crate) fn builder(secrets: &Secrets) -> MizanBuilder {
         .register::<admin_action>()
         .register::<root_action>()
         .register::<internal_tool>()
+        .register::<contact>()
+        .register::<inbox_messages>()
+        .register::<place_order>()
         .register::<upload_avatar>()
         .register::<attach_files>()
         .register::<profile_page>()

@@ -13,10 +13,11 @@ use crate::cache::origin::OriginCache;
 use crate::cache::CacheBackend;
 use crate::clock::{AppClock, Clock, SystemClock};
 use crate::error::BuildError;
+use crate::form::FormSpec;
 use crate::identity::{AnonymousIdentity, IdentitySource};
 use crate::invalidation::PlannedTarget;
 use crate::ir::{typescript, Ir};
-use crate::registry::{is_valid_name, CacheHint, ClientFunction, Function};
+use crate::registry::{is_valid_name, CacheHint, ClientFunction, FormKind, Function};
 use crate::secret::Secret;
 use crate::upload::UploadLimits;
 
@@ -369,16 +370,28 @@ pub(crate) struct Registry {
     pub(crate) routes: matchit::Router<Vec<usize>>,
     /// The route patterns, in registration order.
     pub(crate) route_patterns: Vec<String>,
+    /// Form name → the function that submits it.
+    pub(crate) forms: HashMap<String, usize>,
+    /// For each function, its form (built), if it submits one.
+    pub(crate) form_specs: Vec<Option<Arc<FormSpec>>>,
 }
 
 impl Registry {
     fn new(functions: Vec<Function>) -> Result<Self, BuildError> {
         let mut by_name = HashMap::new();
         let mut contexts: BTreeMap<String, ContextInfo> = BTreeMap::new();
+        let mut forms = HashMap::new();
+        let mut form_specs = Vec::with_capacity(functions.len());
         for (index, function) in functions.iter().enumerate() {
             validate_function(function)?;
             if by_name.insert(function.spec.name.clone(), index).is_some() {
                 return Err(BuildError::DuplicateFunction(function.spec.name.clone()));
+            }
+            form_specs.push(build_form(function)?);
+            if let Some(form) = &function.spec.form {
+                if forms.insert(form.name.clone(), index).is_some() {
+                    return Err(BuildError::DuplicateForm(form.name.clone()));
+                }
             }
             if let Some(context) = &function.spec.context {
                 let info = contexts.entry(context.clone()).or_default();
@@ -498,8 +511,30 @@ impl Registry {
             methods,
             routes,
             route_patterns,
+            forms,
+            form_specs,
         })
     }
+}
+
+/// Builds a function's form, checking that a formset names one of its parameters.
+fn build_form(function: &Function) -> Result<Option<Arc<FormSpec>>, BuildError> {
+    let Some(form) = &function.spec.form else {
+        return Ok(None);
+    };
+    if let FormKind::Formset { param } = &form.kind {
+        if !function.declares(param) {
+            return Err(BuildError::UnknownFormsetParam {
+                function: function.name().to_owned(),
+                param: param.clone(),
+            });
+        }
+    }
+    let spec = (form.make)(form.name.clone()).map_err(|source| BuildError::Form {
+        function: function.name().to_owned(),
+        source,
+    })?;
+    Ok(Some(Arc::new(spec)))
 }
 
 /// The three secrets (JWT, cache, MWT) are each long enough and pairwise distinct.

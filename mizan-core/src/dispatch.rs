@@ -37,9 +37,10 @@ use crate::auth::MWT_HEADER;
 use crate::cache::origin::{Lookup, ParamStrings};
 use crate::cache::param_string;
 use crate::error::{allow_value, ApiError};
+use crate::form::FormSpec;
 use crate::identity::Identity;
 use crate::invalidation::{merge, Target};
-use crate::registry::{Args, BoxFuture, CacheHint, Function, Handler, RawArg};
+use crate::registry::{Args, BoxFuture, CacheHint, FormKind, Function, Handler, RawArg, FORM_ARG};
 use crate::request::Request;
 use crate::transport::{CallOutcome, HttpTransport, Transport};
 use crate::upload::{is_multipart, BodyStream, MultipartReader, UploadTable};
@@ -209,6 +210,8 @@ enum Endpoint {
     Session,
     Call,
     Context(String),
+    Form(String),
+    FormValidate(String),
     Manifest,
     Schema,
 }
@@ -312,7 +315,7 @@ impl Mizan {
         const CALL: &[Method] = &[Method::POST];
         const READ: &[Method] = &[Method::GET, Method::HEAD];
         let allowed: Cow<'static, [Method]> = match &route {
-            Route::Endpoint(Endpoint::Call) => Cow::Borrowed(CALL),
+            Route::Endpoint(Endpoint::Call | Endpoint::FormValidate(_)) => Cow::Borrowed(CALL),
             Route::Endpoint(_) => Cow::Borrowed(READ),
             Route::View { members, .. } => Cow::Owned(self.view_methods(members)),
         };
@@ -365,6 +368,26 @@ impl Mizan {
                 Ok(HttpTransport.encode(outcome))
             }
             Route::Endpoint(Endpoint::Context(name)) => self.fetch(&name, parts, identity).await,
+            Route::Endpoint(Endpoint::Form(name)) => {
+                let (_, spec) = self.form(&name, &identity, &parts)?;
+                Ok(json_response(Bytes::from(spec.schema().to_string())))
+            }
+            Route::Endpoint(Endpoint::FormValidate(name)) => {
+                let spec = Arc::clone(self.form(&name, &identity, &parts)?.1);
+                require_json(&parts.headers)?;
+                let body = body.into_bytes(limits.max_body_bytes).await?;
+                check_depth(&body, limits.max_json_depth)?;
+                let request = Request::from_parts(
+                    parts,
+                    body.clone(),
+                    identity,
+                    self.inner.state.clone(),
+                    Vec::new(),
+                );
+                let issues = spec.validate(&body, &request).await?;
+                let reply = serde_json::json!({ "valid": issues.is_empty(), "issues": issues });
+                Ok(json_response(Bytes::from(reply.to_string())))
+            }
             Route::View { members, params } => {
                 let body = body.into_bytes(limits.max_body_bytes).await?;
                 self.run_view(&members, params, parts, body, identity).await
@@ -399,6 +422,8 @@ impl Mizan {
                 ["manifest"] => Some(Endpoint::Manifest),
                 ["schema"] => Some(Endpoint::Schema),
                 ["ctx", name] => Some(Endpoint::Context(decode(name)?)),
+                ["form", name] => Some(Endpoint::Form(decode(name)?)),
+                ["form", name, "validate"] => Some(Endpoint::FormValidate(decode(name)?)),
                 _ => None,
             };
             if let Some(endpoint) = endpoint {
@@ -503,6 +528,28 @@ impl Mizan {
         Ok(index)
     }
 
+    /// The form `name` (its submit function and spec) if `identity` passes the submit
+    /// function's guard: forms share their function's guard.
+    fn form(
+        &self,
+        name: &str,
+        identity: &Identity,
+        parts: &http::request::Parts,
+    ) -> Result<(usize, &Arc<FormSpec>), ApiError> {
+        let registry = &self.inner.registry;
+        let not_found = || ApiError::not_found(format!("no form named {name:?}"));
+        let index = *registry.forms.get(name).ok_or_else(not_found)?;
+        let spec = registry.form_specs[index].as_ref().ok_or_else(not_found)?;
+        let function = &registry.functions[index];
+        if function.is_private() {
+            return Err(not_found());
+        }
+        if let Some(auth) = function.auth() {
+            auth.check(identity, parts)?;
+        }
+        Ok((index, spec))
+    }
+
     /// Converts the arguments of a callable function, runs it and invalidates.
     async fn execute(
         &self,
@@ -518,19 +565,27 @@ impl Mizan {
         let Handler::Data(handler) = &function.handler else {
             unreachable!("callable functions are data functions");
         };
-        let mut args = match &uploads {
-            None => convert_json_args(function, &envelope.args)?,
-            Some(table) => {
-                let (converted, seen) = table.scope(|| convert_json_args(function, &envelope.args));
-                let converted = converted?;
-                if let Some(part) = table.unreferenced(&seen).next() {
-                    return Err(ApiError::bad_request(format!(
-                        "no argument refers to part {part:?}"
-                    ))
-                    .with_details(serde_json::json!({ "part": part })));
-                }
-                converted
+        let request =
+            Request::from_parts(parts, body, identity, self.inner.state.clone(), Vec::new());
+        let form = registry.form_specs[index]
+            .as_deref()
+            .zip(function.spec.form.as_ref().map(|form| &form.kind));
+        let whole_form = matches!(form, Some((_, FormKind::Whole { .. })));
+        // A form is checked as a whole first: every issue at once, and the function does not
+        // run unless the data is valid.
+        let mut args = match form {
+            Some((spec, FormKind::Whole { .. })) => {
+                let data = serde_json::to_string(&envelope.args)?;
+                spec.check(data.as_bytes(), &request).await?;
+                serde_json::from_str(&data)?
             }
+            Some((spec, FormKind::Formset { param })) => {
+                if let Some(raw) = envelope.args.get(param.as_str()) {
+                    spec.check(raw.get().as_bytes(), &request).await?;
+                }
+                convert_call_args(function, envelope, uploads.as_ref())?
+            }
+            None => convert_call_args(function, envelope, uploads.as_ref())?,
         };
         // Only a mutation needs its arguments again afterwards (to scope its targets).
         let handler_args = if registry.plans[index].is_empty() {
@@ -538,8 +593,11 @@ impl Mizan {
         } else {
             args.clone()
         };
-        let request =
-            Request::from_parts(parts, body, identity, self.inner.state.clone(), Vec::new());
+        let handler_args = if whole_form {
+            Map::from_iter([(FORM_ARG.to_owned(), Value::Object(handler_args))])
+        } else {
+            handler_args
+        };
         let handler_args = Args::new(handler_args).with_uploads(uploads);
         let result = guarded(function.name(), handler(request, handler_args)).await?;
         let targets = self.invalidate(index, &args).await;
@@ -878,6 +936,27 @@ fn parse_query(query: Option<&str>) -> Result<Vec<(String, String)>, ApiError> {
 
 fn invalid_args(message: String, fields: Map<String, Value>) -> ApiError {
     ApiError::bad_request(message).with_details(serde_json::json!({ "fields": fields }))
+}
+
+/// Converts a call's arguments; with uploads, references to parts resolve against them and
+/// every part must be referred to.
+fn convert_call_args(
+    function: &Function,
+    envelope: &Envelope<'_>,
+    uploads: Option<&Arc<UploadTable>>,
+) -> Result<Map<String, Value>, ApiError> {
+    let Some(table) = uploads else {
+        return convert_json_args(function, &envelope.args);
+    };
+    let (converted, seen) = table.scope(|| convert_json_args(function, &envelope.args));
+    let converted = converted?;
+    if let Some(part) = table.unreferenced(&seen).next() {
+        return Err(
+            ApiError::bad_request(format!("no argument refers to part {part:?}"))
+                .with_details(serde_json::json!({ "part": part })),
+        );
+    }
+    Ok(converted)
 }
 
 /// Converts JSON arguments strictly; unknown arguments are refused.

@@ -361,6 +361,26 @@ pub enum BuildError {
     /// The mount point is not an absolute path ending in `/`.
     #[error("mount point {0:?} must start and end with '/' (e.g. \"/api/mizan/\")")]
     InvalidMount(String),
+    /// A form cannot be built from its type (see the source for why).
+    #[error("form of function {function:?}: {source}")]
+    Form {
+        /// The submit function.
+        function: String,
+        /// Why the form was refused.
+        #[source]
+        source: crate::form::FormError,
+    },
+    /// Two functions submit forms of the same name.
+    #[error("form {0:?} is declared by two functions; form names must be unique")]
+    DuplicateForm(String),
+    /// A formset names a parameter its function does not declare.
+    #[error("function {function:?} declares formset parameter {param:?}, which is not one of its parameters")]
+    UnknownFormsetParam {
+        /// The function.
+        function: String,
+        /// The parameter named by the formset.
+        param: String,
+    },
     /// Two of the JWT, cache and MWT secrets are equal: each must have its own.
     #[error("the {first} and {second} secrets are equal; configure a distinct secret for each")]
     SharedSecret {

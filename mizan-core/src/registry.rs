@@ -36,6 +36,7 @@ use serde_json::{Map, Value};
 
 use crate::auth::Auth;
 use crate::error::ApiError;
+use crate::form::{Form, FormError, FormSpec};
 use crate::ir::schema::{describer, Describe};
 use crate::request::Request;
 use crate::upload::{schema_has_upload, UploadLimits, UploadTable};
@@ -274,6 +275,39 @@ pub(crate) struct Spec {
     pub(crate) user_scoped: bool,
     pub(crate) params: Vec<Param>,
     pub(crate) upload_limits: Option<UploadLimits>,
+    pub(crate) form: Option<FormDecl>,
+}
+
+/// The key under which a whole-form function's handler finds the form's data in its [`Args`].
+pub const FORM_ARG: &str = "__form";
+
+/// How a form is built when the app is (its errors are build errors).
+type MakeForm = fn(String) -> Result<FormSpec, FormError>;
+
+/// A function's form, as declared.
+#[derive(Clone)]
+pub(crate) struct FormDecl {
+    pub(crate) name: String,
+    pub(crate) make: MakeForm,
+    pub(crate) kind: FormKind,
+}
+
+/// What a function's form covers.
+#[derive(Debug, Clone)]
+pub(crate) enum FormKind {
+    /// The function's arguments are the form's fields; its handler receives the whole struct.
+    Whole { describe: Describe },
+    /// The argument `param` is a formset.
+    Formset { param: String },
+}
+
+impl fmt::Debug for FormDecl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FormDecl")
+            .field("name", &self.name)
+            .field("kind", &self.kind)
+            .finish_non_exhaustive()
+    }
 }
 
 /// A function definition, ready to register on the app.
@@ -365,6 +399,11 @@ impl Function {
     /// Its own upload limits, if it declared any (otherwise the app's apply).
     pub fn upload_limits(&self) -> Option<UploadLimits> {
         self.spec.upload_limits
+    }
+
+    /// The name of its form, if it is a form's submit.
+    pub fn form_name(&self) -> Option<&str> {
+        self.spec.form.as_ref().map(|form| form.name.as_str())
     }
 
     pub(crate) fn declares(&self, param: &str) -> bool {
@@ -469,6 +508,40 @@ impl FunctionBuilder {
     /// They apply once the `__mizan` part has named the function.
     pub fn with_upload_limits(mut self, limits: UploadLimits) -> Self {
         self.spec.upload_limits = Some(limits);
+        self
+    }
+
+    /// Makes the function the submit of the form `name`, whose fields are its arguments: a call
+    /// passes the form's data as `args`, which is validated as a whole (every issue at once,
+    /// 400 `bad_request` with `details.issues`) before the function runs, and the handler
+    /// takes the struct with `args.take::<F>(FORM_ARG)`. `GET form/<name>/` serves its schema
+    /// and `POST form/<name>/validate/` validates data without running the function.
+    pub fn with_form<F: Form>(mut self, name: impl Into<String>) -> Self {
+        self.spec.form = Some(FormDecl {
+            name: name.into(),
+            make: FormSpec::form::<F>,
+            kind: FormKind::Whole {
+                describe: describer::<F>(),
+            },
+        });
+        self
+    }
+
+    /// Makes the argument `param` (declared with
+    /// `with_param::<Formset<F>>`) the formset `name`: it is validated as a whole before the
+    /// function runs, and `form/<name>/` serves its schema and validation.
+    pub fn with_formset<F: Form>(
+        mut self,
+        name: impl Into<String>,
+        param: impl Into<String>,
+    ) -> Self {
+        self.spec.form = Some(FormDecl {
+            name: name.into(),
+            make: FormSpec::formset::<F>,
+            kind: FormKind::Formset {
+                param: param.into(),
+            },
+        });
         self
     }
 

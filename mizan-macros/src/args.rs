@@ -23,6 +23,7 @@ const OPTIONS: &[&str] = &[
     "cache",
     "user_scoped",
     "upload_limits",
+    "form",
     "crate",
 ];
 
@@ -57,6 +58,8 @@ pub(crate) struct ClientArgs {
     pub(crate) cache: Option<Cache>,
     /// `user_scoped`.
     pub(crate) user_scoped: bool,
+    /// `form = "name"`.
+    pub(crate) form: Option<String>,
     /// `upload_limits = path::to_fn` (a `fn() -> UploadLimits`).
     pub(crate) upload_limits: Option<ExprPath>,
     /// `crate = path`.
@@ -156,6 +159,10 @@ impl ClientArgs {
                 self.cache = Some(parse_cache(input)?);
             }
             "user_scoped" => self.user_scoped = flag(meta, name)?,
+            "form" => {
+                let input = value(meta, "form = \"contact\"")?;
+                self.form = Some(parse_string(input, "form = \"contact\"")?.value());
+            }
             "upload_limits" => {
                 let input = value(meta, "upload_limits = path::to_fn")?;
                 self.upload_limits = Some(input.parse().map_err(|_| {

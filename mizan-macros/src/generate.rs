@@ -10,6 +10,9 @@ use crate::shape::{FnShape, Param};
 /// Generates the registration type and its `ClientFunction` impl.
 ///
 /// `krate` is the path of the runtime crate.
+///
+/// With `form = "name"`, a function with one argument submits that argument's type as a form
+/// (its fields are the call's arguments); otherwise its `Formset<F>` argument is the formset.
 pub(crate) fn generate(args: &ClientArgs, shape: &FnShape, krate: &TokenStream) -> TokenStream {
     let FnShape {
         vis,
@@ -66,8 +69,31 @@ pub(crate) fn generate(args: &ClientArgs, shape: &FnShape, krate: &TokenStream) 
     if let Some(limits) = &args.upload_limits {
         options.extend(quote!(.with_upload_limits(#limits())));
     }
-    for Param { name, ty } in params {
-        options.extend(quote!(.with_param::<#ty>(#name)));
+    let form = match args
+        .form
+        .as_deref()
+        .map(|form| FormBinding::find(form, params))
+    {
+        Some(Err(error)) => return error.to_compile_error(),
+        Some(Ok(binding)) => Some(binding),
+        None => None,
+    };
+    for param in params {
+        let Param { name, ty } = param;
+        match &form {
+            Some(FormBinding::Whole { form, param: whole }) if std::ptr::eq(*whole, param) => {
+                options.extend(quote!(.with_form::<#ty>(#form)));
+            }
+            Some(FormBinding::Formset {
+                form,
+                param: set,
+                inner,
+            }) if std::ptr::eq(*set, param) => {
+                options
+                    .extend(quote!(.with_param::<#ty>(#name).with_formset::<#inner>(#form, #name)));
+            }
+            _ => options.extend(quote!(.with_param::<#ty>(#name))),
+        }
     }
 
     // Locals of the generated closure use mixed-site hygiene, so they can
@@ -89,17 +115,21 @@ pub(crate) fn generate(args: &ClientArgs, shape: &FnShape, krate: &TokenStream) 
     } else {
         quote!(mut #call_args)
     };
-    let decode = params
-        .iter()
-        .zip(&locals)
-        .map(|(Param { name, ty }, local)| {
-            quote! {
-                let #local: #ty = match #call_args.take(#name) {
-                    ::core::result::Result::Ok(value) => value,
-                    ::core::result::Result::Err(error) => return ::core::result::Result::Err(error),
-                };
+    let decode = params.iter().zip(&locals).map(|(param, local)| {
+        let Param { name, ty } = param;
+        let key = match &form {
+            Some(FormBinding::Whole { param: whole, .. }) if std::ptr::eq(*whole, param) => {
+                quote!(#krate::__private::FORM_ARG)
             }
-        });
+            _ => quote!(#name),
+        };
+        quote! {
+            let #local: #ty = match #call_args.take(#key) {
+                ::core::result::Result::Ok(value) => value,
+                ::core::result::Result::Err(error) => return ::core::result::Result::Err(error),
+            };
+        }
+    });
     let request_arg = takes_request.then(|| quote!(&#req));
     let arguments = request_arg
         .into_iter()
@@ -198,5 +228,57 @@ mod tests {
             ),
             "{out}"
         );
+    }
+}
+
+/// How a `form = "name"` function's arguments relate to the form.
+enum FormBinding<'a> {
+    /// The only argument is the form struct: the call's arguments are its fields.
+    Whole { form: &'a str, param: &'a Param },
+    /// One argument is a `Formset<F>`.
+    Formset {
+        form: &'a str,
+        param: &'a Param,
+        inner: &'a syn::Type,
+    },
+}
+
+impl<'a> FormBinding<'a> {
+    fn find(form: &'a str, params: &'a [Param]) -> syn::Result<Self> {
+        if let [param] = params {
+            if formset_inner(&param.ty).is_none() {
+                return Ok(Self::Whole { form, param });
+            }
+        }
+        params
+            .iter()
+            .find_map(|param| {
+                formset_inner(&param.ty).map(|inner| Self::Formset { form, param, inner })
+            })
+            .ok_or_else(|| {
+                syn::Error::new(
+                    proc_macro2::Span::call_site(),
+                    "a `form` function takes the form struct as its only argument, \
+                     or a `Formset<F>` argument among others",
+                )
+            })
+    }
+}
+
+/// `F` of a `Formset<F>` type (by the last path segment's name).
+fn formset_inner(ty: &syn::Type) -> Option<&syn::Type> {
+    let syn::Type::Path(path) = ty else {
+        return None;
+    };
+    let last = path.path.segments.last()?;
+    if last.ident != "Formset" {
+        return None;
+    }
+    let syn::PathArguments::AngleBracketed(generics) = &last.arguments else {
+        return None;
+    };
+    match generics.args.first()? {
+        syn::GenericArgument::Type(inner) => Some(inner),
+        _ => None,
     }
 }

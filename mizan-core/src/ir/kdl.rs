@@ -65,6 +65,35 @@ pub fn to_kdl(ir: &Ir) -> String {
                 indent(out, depth);
                 let _ = writeln!(out, "upload {}", quote(upload));
             }
+            if let Some(form) = &function.form {
+                indent(out, depth);
+                match &form.formset {
+                    None => {
+                        let _ = writeln!(out, "form {}", quote(&form.name));
+                    }
+                    Some(set) => {
+                        let _ = write!(
+                            out,
+                            "formset {} arg={} min_num={} absolute_max={}",
+                            quote(&form.name),
+                            quote(&set.arg),
+                            set.min_num,
+                            set.absolute_max
+                        );
+                        if let Some(max) = set.max_num {
+                            let _ = write!(out, " max_num={max}");
+                        }
+                        for (flag, on) in
+                            [("can_delete", set.can_delete), ("can_order", set.can_order)]
+                        {
+                            if on {
+                                let _ = write!(out, " {flag}=#true");
+                            }
+                        }
+                        let _ = writeln!(out, " extra={}", set.extra);
+                    }
+                }
+            }
         });
     }
     for (name, def) in &ir.types {

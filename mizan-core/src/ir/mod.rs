@@ -156,6 +156,37 @@ pub struct IrFunction {
     pub transports: Vec<String>,
     /// Arguments that hold file uploads, in declaration order.
     pub uploads: Vec<String>,
+    /// The form it submits, if any.
+    pub form: Option<IrForm>,
+}
+
+/// The form a function submits: `form/<name>/` serves its schema (with each field's
+/// constraints) and validation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IrForm {
+    /// The form's name.
+    pub name: String,
+    /// For a formset: the argument that holds it, and its counts and options.
+    pub formset: Option<IrFormset>,
+}
+
+/// A formset argument.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IrFormset {
+    /// The argument.
+    pub arg: String,
+    /// Fewest forms (not counting deleted ones).
+    pub min_num: usize,
+    /// Most forms (not counting deleted ones), if bounded.
+    pub max_num: Option<usize>,
+    /// Past this many forms the body is refused without reading them.
+    pub absolute_max: usize,
+    /// Whether forms may carry `"_delete": true`.
+    pub can_delete: bool,
+    /// Whether forms may carry `"_order": n`.
+    pub can_order: bool,
+    /// Empty forms a frontend shows beyond the data.
+    pub extra: usize,
 }
 
 /// One `affects` target of a mutation.
@@ -179,6 +210,7 @@ pub struct Ir {
 }
 
 use crate::app::Registry;
+use crate::registry::FormKind;
 use schema::SchemaCollector;
 
 /// The IR of a validated registry: public data functions (neither private nor view-path), the
@@ -191,15 +223,54 @@ pub(crate) fn build(registry: &Registry) -> Ir {
         let Some(returns) = function.returns.filter(|_| !function.is_private()) else {
             continue;
         };
-        let args: Vec<Arg> = function
-            .params()
-            .iter()
-            .map(|p| Arg {
-                name: p.name().to_owned(),
-                ty: collector.describe(p.describer()),
-                optional: p.is_optional(),
-            })
-            .collect();
+        let spec = registry.form_specs[index].as_deref();
+        let whole_form = function
+            .spec
+            .form
+            .as_ref()
+            .and_then(|form| match form.kind {
+                FormKind::Whole { describe } => Some(describe),
+                FormKind::Formset { .. } => None,
+            });
+        let form_args = whole_form.zip(spec).map(|(describe, spec)| {
+            // A form's arguments are its fields, in declaration order.
+            let fields = collector.struct_fields(describe);
+            spec.fields()
+                .iter()
+                .filter_map(|field| fields.iter().find(|f| f.name == field.name))
+                .map(|f| Arg {
+                    name: f.name.clone(),
+                    ty: f.ty.clone(),
+                    optional: f.optional,
+                })
+                .collect::<Vec<_>>()
+        });
+        let form = function.spec.form.as_ref().map(|form| IrForm {
+            name: form.name.clone(),
+            formset: match (&form.kind, spec.and_then(|s| s.formset_options())) {
+                (FormKind::Formset { param }, Some(options)) => Some(IrFormset {
+                    arg: param.clone(),
+                    min_num: options.min_num(),
+                    max_num: options.max_num(),
+                    absolute_max: options.absolute_max(),
+                    can_delete: options.can_delete(),
+                    can_order: options.can_order(),
+                    extra: options.extra(),
+                }),
+                _ => None,
+            },
+        });
+        let args: Vec<Arg> = form_args.unwrap_or_else(|| {
+            function
+                .params()
+                .iter()
+                .map(|p| Arg {
+                    name: p.name().to_owned(),
+                    ty: collector.describe(p.describer()),
+                    optional: p.is_optional(),
+                })
+                .collect()
+        });
         let kind = match (function.context(), function.affects().is_empty()) {
             (Some(context), _) => {
                 let params = contexts.entry(context.to_owned()).or_default();
@@ -238,6 +309,7 @@ pub(crate) fn build(registry: &Registry) -> Ir {
                 .filter(|param| param.takes_uploads())
                 .map(|param| param.name().to_owned())
                 .collect(),
+            form,
         });
     }
     functions.sort_by(|a, b| a.name.cmp(&b.name));

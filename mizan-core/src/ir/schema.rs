@@ -33,6 +33,20 @@ impl SchemaCollector {
         expr(schema.as_value())
     }
 
+    /// The fields of a described struct (none for anything else).
+    pub(crate) fn struct_fields(&mut self, describe: Describe) -> Vec<Field> {
+        let schema = describe(&mut self.generator);
+        let resolved = match expr(schema.as_value()) {
+            TypeExpr::Named(name) => self.generator.definitions().get(&name).map(definition),
+            other => Some(TypeDef::Alias(other)),
+        };
+        match resolved {
+            Some(TypeDef::Struct(fields)) => fields,
+            Some(TypeDef::Alias(TypeExpr::Object(fields))) => fields,
+            _ => Vec::new(),
+        }
+    }
+
     /// The named types met so far.
     pub(crate) fn finish(self) -> BTreeMap<String, TypeDef> {
         self.generator
