@@ -522,6 +522,12 @@ fn build_form(function: &Function) -> Result<Option<Arc<FormSpec>>, BuildError> 
     let Some(form) = &function.spec.form else {
         return Ok(None);
     };
+    if !is_valid_name(&form.name) {
+        return Err(BuildError::InvalidName {
+            what: "form",
+            name: form.name.clone(),
+        });
+    }
     if let FormKind::Formset { param } = &form.kind {
         if !function.declares(param) {
             return Err(BuildError::UnknownFormsetParam {

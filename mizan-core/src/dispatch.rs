@@ -485,16 +485,46 @@ impl Mizan {
     ) -> Result<CallOutcome, ApiError> {
         let limits = self.inner.limits;
         let mut reader = MultipartReader::new(&parts.headers, body, limits.uploads)?;
-        let envelope_bytes = reader.envelope().await?;
-        let envelope = parse_envelope(&envelope_bytes, limits.max_json_depth)?;
-        let index = self.callable(&envelope.function, &identity, &parts)?;
+        // A body refused for its form is drained (bounded, nothing kept) so that the client,
+        // still sending, reads the answer instead of a reset connection. A caller refused by
+        // the guard is answered at once: only a small declared body is drained first.
+        let envelope_bytes = match reader.envelope().await {
+            Ok(bytes) => bytes,
+            Err(err) => {
+                reader.drain().await;
+                return Err(err);
+            }
+        };
+        let envelope = match parse_envelope(&envelope_bytes, limits.max_json_depth) {
+            Ok(envelope) => envelope,
+            Err(err) => {
+                reader.drain().await;
+                return Err(err);
+            }
+        };
+        let index = match self.callable(&envelope.function, &identity, &parts) {
+            Ok(index) => index,
+            Err(err) => {
+                if declared_length(&parts.headers).is_some_and(|length| length <= SMALL_BODY) {
+                    reader.drain().await;
+                }
+                return Err(err);
+            }
+        };
         let function = &self.inner.registry.functions[index];
-        let uploads = reader
+        let uploads = match reader
             .files(
                 function.upload_limits().unwrap_or(limits.uploads),
                 function.takes_uploads(),
             )
-            .await?;
+            .await
+        {
+            Ok(uploads) => uploads,
+            Err(err) => {
+                reader.drain().await;
+                return Err(err);
+            }
+        };
         let uploads = Arc::new(uploads);
         self.execute(
             index,
@@ -791,6 +821,20 @@ impl Mizan {
         }
         targets
     }
+}
+
+/// A multipart body refused by a guard is drained before answering only up to this declared
+/// size: enough for a form with a small file, never a wait for a large upload.
+const SMALL_BODY: u64 = 64 * 1024;
+
+/// The body length the head declares.
+fn declared_length(headers: &http::HeaderMap) -> Option<u64> {
+    headers
+        .get(http::header::CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .parse()
+        .ok()
 }
 
 /// Runs a handler's future, turning a panic into a 500 (the server keeps serving).

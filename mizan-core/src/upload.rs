@@ -48,7 +48,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{Context, Poll};
 
 use bytes::{Bytes, BytesMut};
 use futures_util::{Stream, StreamExt};
@@ -256,9 +257,24 @@ pub(crate) fn is_multipart(headers: &http::HeaderMap) -> bool {
         .is_some_and(|essence| essence.trim().eq_ignore_ascii_case("multipart/form-data"))
 }
 
+/// The body, shared between the multipart parser and [`MultipartReader::drain`].
+#[derive(Clone)]
+struct SharedBody(Arc<Mutex<BodyStream>>);
+
+impl Stream for SharedBody {
+    type Item = Result<Bytes, BoxError>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        // Never contended: the parser and the drain take turns.
+        let mut body = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        body.as_mut().poll_next(cx)
+    }
+}
+
 /// A multipart call being read: the envelope first, the files once the call is allowed.
 pub(crate) struct MultipartReader {
     multipart: multer::Multipart<'static>,
+    body: SharedBody,
     body_limit: Arc<AtomicUsize>,
     limits: UploadLimits,
     parts: usize,
@@ -280,10 +296,11 @@ impl MultipartReader {
                 .with_details(serde_json::json!({ "part": null }))
         })?;
         let body_limit = Arc::new(AtomicUsize::new(limits.max_body_bytes));
+        let body = SharedBody(Arc::new(Mutex::new(body)));
         let counted = {
             let limit = Arc::clone(&body_limit);
             let mut seen = 0usize;
-            body.map(move |chunk| {
+            body.clone().map(move |chunk| {
                 let chunk = chunk?;
                 seen = seen.saturating_add(chunk.len());
                 if seen > limit.load(Ordering::Relaxed) {
@@ -294,6 +311,7 @@ impl MultipartReader {
         };
         Ok(Self {
             multipart: multer::Multipart::new(counted, boundary),
+            body,
             body_limit,
             limits,
             parts: 0,
@@ -327,7 +345,7 @@ impl MultipartReader {
     /// Reads the remaining parts under the limits of the function that was called (`takes`:
     /// whether it has upload arguments at all).
     pub(crate) async fn files(
-        mut self,
+        &mut self,
         limits: UploadLimits,
         takes_uploads: bool,
     ) -> Result<UploadTable, ApiError> {
@@ -395,6 +413,23 @@ impl MultipartReader {
             table.insert(name, upload);
         }
         Ok(UploadTable { parts: table })
+    }
+
+    /// Reads and discards what is left of a refused body, up to the body limit, so that the
+    /// client, which is usually still sending, reads the error instead of a reset connection.
+    /// Nothing is kept; a client that sends more than that, or stalls, is left to the server's
+    /// connection handling.
+    pub(crate) async fn drain(self) {
+        let budget = self.body_limit.load(Ordering::Relaxed);
+        let mut body = self.body.clone();
+        drop(self);
+        let mut drained = 0usize;
+        while let Some(Ok(chunk)) = body.next().await {
+            drained = drained.saturating_add(chunk.len());
+            if drained > budget {
+                break;
+            }
+        }
     }
 
     fn error(&self, err: multer::Error) -> ApiError {
@@ -557,7 +592,8 @@ mod tests {
         block_on(async {
             let mut reader = MultipartReader::new(&headers(FORM), body(chunks), limits)?;
             let envelope = reader.envelope().await?;
-            Ok((envelope, reader.files(limits, true).await?))
+            let files = reader.files(limits, true).await?;
+            Ok((envelope, files))
         })
     }
 

@@ -10,7 +10,14 @@ import {
   callAddItem,
   callAdminAction,
   callAttachFiles,
+  callContact,
+  callPlaceOrder,
   callUploadAvatar,
+  formContact,
+  formPlaceOrder,
+  issuesByPath,
+  validateContact,
+  validatePlaceOrder,
   callEcho,
   callLogin,
   callSecret,
@@ -209,6 +216,40 @@ describe("uploads", () => {
     const tooBig = new Blob([new Uint8Array(1024 * 1024 + 1)]);
     const error = await expectError(callUploadAvatar({ user_id: 2, avatar: tooBig }), 413, "payload_too_large");
     assert.deepEqual(error.details, { limit: "file", max: 1024 * 1024 });
+    token = null;
+  });
+});
+
+describe("forms", () => {
+  it("draws, validates and submits the contact form", async () => {
+    token = null;
+    const schema = await formContact();
+    assert.deepEqual(
+      schema.fields.map((field) => field.name),
+      ["name", "email", "topic", "message"],
+    );
+    assert.equal(schema.fields[0]?.constraints["max_length"], 100);
+    const bad = await validateContact({ name: "", email: "ann@", topic: "jobs", message: 5 });
+    assert.equal(bad.valid, false);
+    assert.deepEqual(Object.keys(issuesByPath(bad.issues)), ["name", "email", "topic", "message"]);
+    const good = { name: "Ann", email: "ann@example.com", topic: "support" as const, message: "hi" };
+    assert.deepEqual(await validateContact(good), { valid: true, issues: [] });
+    const refused = await expectError(callContact({ ...good, message: "spam!" }), 400, "bad_request");
+    assert.deepEqual(issuesByPath(refused.issues), { "": ["this message looks like spam"] });
+    const created = await callContact(good);
+    assert.ok(created.id >= 1);
+    // @ts-expect-error: the topic is one of the choices
+    void (() => callContact({ ...good, topic: "jobs" }));
+  });
+
+  it("validates and submits the place_order formset", async () => {
+    token = (await callLogin({ username: "bob", password: "bob" })).access;
+    const schema = await formPlaceOrder();
+    assert.equal(schema.formset?.max_num, 20);
+    const checked = await validatePlaceOrder({ forms: [{ sku: "ABC-12", qty: 1 }, { sku: "x", qty: 0, _delete: true }] });
+    assert.deepEqual(issuesByPath(checked.issues), { "forms.0.sku": ["this value does not have the expected format"] });
+    const placed = await callPlaceOrder({ user_id: 2, lines: { forms: [{ sku: "ABC-123", qty: 2 }] } });
+    assert.deepEqual(placed, { lines: 1, total_qty: 2 });
     token = null;
   });
 });

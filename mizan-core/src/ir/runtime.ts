@@ -31,6 +31,67 @@ export class MizanError extends Error {
     this.code = code;
     this.details = details;
   }
+
+  /** The form issues of a refused submit (`details.issues`), or none. */
+  get issues(): Issue[] {
+    const issues = (this.details as { issues?: unknown } | null)?.issues;
+    return Array.isArray(issues) ? (issues as Issue[]) : [];
+  }
+}
+
+/** One problem with submitted form data; `path` is empty for the form as a whole. */
+export interface Issue {
+  path: Array<string | number>;
+  code: string;
+  message: string;
+  params: Record<string, unknown>;
+}
+
+/** What `validateXxx(data)` answers: every issue at once, without side effects. */
+export interface Validation {
+  valid: boolean;
+  issues: Issue[];
+}
+
+/** A field of a form's schema. */
+export interface FormField {
+  name: string;
+  type: string;
+  required: boolean;
+  label: string | null;
+  help_text: string | null;
+  widget: string | null;
+  initial: unknown;
+  choices: Array<{ value: unknown; label: string }> | null;
+  constraints: Record<string, unknown>;
+}
+
+/** What `formXxx()` answers: how to draw the form. */
+export interface FormSchema {
+  name: string;
+  fields: FormField[];
+  json_schema: unknown;
+  formset?: {
+    min_num: number;
+    max_num: number | null;
+    absolute_max: number;
+    can_delete: boolean;
+    can_order: boolean;
+    extra: number;
+  };
+}
+
+/**
+ * Issues grouped by dotted path (`"email"`, `"forms.2.qty"`; `""` for the form as a whole),
+ * each with its messages in order: what a form shows next to each field.
+ */
+export function issuesByPath(issues: Issue[]): Record<string, string[]> {
+  const out: Record<string, string[]> = {};
+  for (const issue of issues) {
+    const key = issue.path.join(".");
+    (out[key] ??= []).push(issue.message);
+  }
+  return out;
 }
 
 /** An invalidation target as the server sends it in `invalidate`. */
@@ -150,6 +211,16 @@ function query(params: object): string {
   }
   const text = search.toString();
   return text === "" ? "" : `?${text}`;
+}
+
+/** A form's schema (`GET form/<name>/`). */
+export async function formSchema(name: string): Promise<FormSchema> {
+  return (await request("GET", `form/${encodeURIComponent(name)}/`)) as FormSchema;
+}
+
+/** Validates form data without submitting it (`POST form/<name>/validate/`). */
+export async function validateForm(name: string, data: object): Promise<Validation> {
+  return (await request("POST", `form/${encodeURIComponent(name)}/validate/`, data)) as Validation;
 }
 
 /** Fetches a context bundle (`GET ctx/<name>/`). */

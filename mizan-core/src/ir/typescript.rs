@@ -18,7 +18,7 @@
 
 use std::fmt::Write as _;
 
-use super::{Field, FunctionKind, Ir, TypeDef, TypeExpr};
+use super::{Field, FunctionKind, Ir, IrForm, TypeDef, TypeExpr};
 
 /// A generated file: its name within the output directory, and its contents.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -95,8 +95,8 @@ fn types(ir: &Ir) -> String {
 
 fn client(ir: &Ir) -> String {
     let mut out = format!(
-        "{HEADER}import {{ call, fetchContext, subscribe }} from \"./runtime.js\";\n\
-         import type {{ Int64, Subscription }} from \"./runtime.js\";\n\
+        "{HEADER}import {{ call, fetchContext, formSchema, subscribe, validateForm }} from \"./runtime.js\";\n\
+         import type {{ FormSchema, Int64, Subscription, Validation }} from \"./runtime.js\";\n\
          import type * as T from \"./types.js\";\n"
     );
     for function in &ir.functions {
@@ -143,6 +143,9 @@ fn client(ir: &Ir) -> String {
             ts(&function.returns, "T."),
             function.name,
         );
+        if let Some(form) = &function.form {
+            form_functions(&mut out, form);
+        }
     }
     for (context, params) in &ir.contexts {
         let name = pascal(context);
@@ -188,6 +191,26 @@ fn client(ir: &Ir) -> String {
     // Keep the Int64 import used even when no signature mentions it.
     out.push_str("\nexport type { Int64 };\n");
     out
+}
+
+/// `formXxx()` and `validateXxx(data)` for a form or formset (named after the form). Data to
+/// validate is loosely typed: it is what a user typed, valid or not.
+fn form_functions(out: &mut String, form: &IrForm) {
+    let name = pascal(&form.name);
+    let data = match &form.formset {
+        None => "Record<string, unknown>",
+        Some(_) => "{ forms: Array<Record<string, unknown>> }",
+    };
+    let _ = write!(
+        out,
+        "\n/** The schema of the `{0}` form{1}. */\n\
+         export function form{name}(): Promise<FormSchema> {{\n  return formSchema(\"{0}\");\n}}\n\n\
+         /** Validates `{0}` data without submitting it: every issue, no side effect. */\n\
+         export function validate{name}(data: {data}): Promise<Validation> {{\n  \
+         return validateForm(\"{0}\", data);\n}}\n",
+        form.name,
+        if form.formset.is_some() { " (a formset)" } else { "" },
+    );
 }
 
 /// `{ a: A; b?: B }` on one line per field.
