@@ -171,9 +171,94 @@ pub(crate) fn generate(args: &ClientArgs, shape: &FnShape, krate: &TokenStream) 
     }
 }
 
+/// How a `form = "name"` function's arguments relate to the form.
+enum FormBinding<'a> {
+    /// The only argument is the form struct: the call's arguments are its fields.
+    Whole { form: &'a str, param: &'a Param },
+    /// One argument is a `Formset<F>`.
+    Formset {
+        form: &'a str,
+        param: &'a Param,
+        inner: &'a syn::Type,
+    },
+}
+
+impl<'a> FormBinding<'a> {
+    fn find(form: &'a str, params: &'a [Param]) -> syn::Result<Self> {
+        if let [param] = params {
+            if formset_inner(&param.ty).is_none() {
+                return Ok(Self::Whole { form, param });
+            }
+        }
+        params
+            .iter()
+            .find_map(|param| {
+                formset_inner(&param.ty).map(|inner| Self::Formset { form, param, inner })
+            })
+            .ok_or_else(|| {
+                syn::Error::new(
+                    proc_macro2::Span::call_site(),
+                    "a `form` function takes the form struct as its only argument, \
+                     or a `Formset<F>` argument among others",
+                )
+            })
+    }
+}
+
+/// `F` of a `Formset<F>` type (by the last path segment's name).
+fn formset_inner(ty: &syn::Type) -> Option<&syn::Type> {
+    let syn::Type::Path(path) = ty else {
+        return None;
+    };
+    let last = path.path.segments.last()?;
+    if last.ident != "Formset" {
+        return None;
+    }
+    let syn::PathArguments::AngleBracketed(generics) = &last.arguments else {
+        return None;
+    };
+    match generics.args.first()? {
+        syn::GenericArgument::Type(inner) => Some(inner),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use crate::test_support::expanded;
+
+    #[test]
+    fn form_functions_take_the_whole_struct_or_a_formset() {
+        let whole = expanded(
+            r#"form = "contact", crate = ::mizan"#,
+            "async fn contact(form: Contact) -> Result<u8, E> { todo!() }",
+        );
+        assert!(
+            whole.contains(".with_form::<Contact>(\"contact\")"),
+            "{whole}"
+        );
+        assert!(!whole.contains("with_param"), "{whole}");
+        assert!(
+            whole.contains("__args.take(::mizan::__private::FORM_ARG)"),
+            "{whole}"
+        );
+        let set = expanded(
+            r#"form = "order", crate = ::mizan"#,
+            "async fn order(user_id: i64, lines: Formset<Line>) -> Result<u8, E> { todo!() }",
+        );
+        assert!(
+            set.contains(
+                ".with_param::<i64>(\"user_id\").with_param::<Formset<Line>>(\"lines\")\
+                          .with_formset::<Line>(\"order\",\"lines\")"
+            ),
+            "{set}"
+        );
+        let neither = expanded(
+            r#"form = "x""#,
+            "async fn x(a: i64, b: i64) -> Result<u8, E> { todo!() }",
+        );
+        assert!(neither.contains("compile_error!"), "{neither}");
+    }
 
     #[test]
     fn generates_data_function() {
@@ -228,57 +313,5 @@ mod tests {
             ),
             "{out}"
         );
-    }
-}
-
-/// How a `form = "name"` function's arguments relate to the form.
-enum FormBinding<'a> {
-    /// The only argument is the form struct: the call's arguments are its fields.
-    Whole { form: &'a str, param: &'a Param },
-    /// One argument is a `Formset<F>`.
-    Formset {
-        form: &'a str,
-        param: &'a Param,
-        inner: &'a syn::Type,
-    },
-}
-
-impl<'a> FormBinding<'a> {
-    fn find(form: &'a str, params: &'a [Param]) -> syn::Result<Self> {
-        if let [param] = params {
-            if formset_inner(&param.ty).is_none() {
-                return Ok(Self::Whole { form, param });
-            }
-        }
-        params
-            .iter()
-            .find_map(|param| {
-                formset_inner(&param.ty).map(|inner| Self::Formset { form, param, inner })
-            })
-            .ok_or_else(|| {
-                syn::Error::new(
-                    proc_macro2::Span::call_site(),
-                    "a `form` function takes the form struct as its only argument, \
-                     or a `Formset<F>` argument among others",
-                )
-            })
-    }
-}
-
-/// `F` of a `Formset<F>` type (by the last path segment's name).
-fn formset_inner(ty: &syn::Type) -> Option<&syn::Type> {
-    let syn::Type::Path(path) = ty else {
-        return None;
-    };
-    let last = path.path.segments.last()?;
-    if last.ident != "Formset" {
-        return None;
-    }
-    let syn::PathArguments::AngleBracketed(generics) = &last.arguments else {
-        return None;
-    };
-    match generics.args.first()? {
-        syn::GenericArgument::Type(inner) => Some(inner),
-        _ => None,
     }
 }
