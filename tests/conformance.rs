@@ -1321,3 +1321,254 @@ async fn the_place_order_formset_counts_deletes_and_guards() {
     })
     .await;
 }
+
+// ---- Cookie sessions and CSRF ----
+
+/// A browser-like session: the cookies a login set, sent back as a `Cookie` header.
+struct CookieSession {
+    cookie: String,
+    sid: String,
+}
+
+impl Server {
+    async fn cookie_login(&self, username: &str) -> CookieSession {
+        let reply = self
+            .call(
+                None,
+                "login",
+                json!({"username": username, "password": username}),
+            )
+            .await;
+        let set: Vec<&str> = reply
+            .headers
+            .get_all("set-cookie")
+            .iter()
+            .map(|v| v.to_str().unwrap())
+            .collect();
+        assert_eq!(
+            set.len(),
+            2,
+            "{:?}: access and refresh cookies",
+            self.adapter
+        );
+        for cookie in &set {
+            for attribute in ["HttpOnly", "SameSite=Lax", "Path=/"] {
+                assert!(cookie.contains(attribute), "{cookie} lacks {attribute}");
+            }
+        }
+        let cookie = set
+            .iter()
+            .map(|c| c.split(';').next().unwrap())
+            .collect::<Vec<_>>()
+            .join("; ");
+        let access = reply.json()["result"]["access"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let payload = access.split('.').nth(1).unwrap();
+        use base64::Engine as _;
+        let claims: Value = serde_json::from_slice(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(payload)
+                .unwrap(),
+        )
+        .unwrap();
+        CookieSession {
+            cookie,
+            sid: claims["sid"].as_str().unwrap().to_owned(),
+        }
+    }
+
+    async fn csrf_token(&self, session: &CookieSession) -> String {
+        let reply = self
+            .send(
+                Method::GET,
+                "/api/mizan/session/",
+                &[("cookie", &session.cookie)],
+                Vec::new(),
+            )
+            .await;
+        let set = reply
+            .header("set-cookie")
+            .expect("a csrftoken cookie")
+            .to_owned();
+        assert!(
+            set.starts_with("csrftoken=") && set.contains("SameSite=Lax"),
+            "{set}"
+        );
+        assert!(
+            !set.contains("HttpOnly"),
+            "the page's scripts read it: {set}"
+        );
+        reply.json()["csrfToken"]
+            .as_str()
+            .expect("a token")
+            .to_owned()
+    }
+
+    async fn cookie_call(
+        &self,
+        session: &CookieSession,
+        token: Option<(&str, &str)>,
+        function: &str,
+        args: Value,
+    ) -> Reply {
+        let mut headers = vec![
+            ("content-type", "application/json"),
+            ("cookie", session.cookie.as_str()),
+        ];
+        headers.extend(token);
+        let body = json!({ "fn": function, "args": args })
+            .to_string()
+            .into_bytes();
+        self.send(Method::POST, "/api/mizan/call/", &headers, body)
+            .await
+    }
+}
+
+#[tokio::test]
+async fn csrf_protects_cookie_sessions() {
+    each_adapter(|s| async move {
+        let label = format!("{:?}", s.adapter);
+        let forbidden = |reply: &Reply| {
+            assert_eq!(reply.status, StatusCode::FORBIDDEN, "{label}: {reply:?}");
+            assert_eq!(reply.json()["error"]["code"], "forbidden");
+        };
+        let bob = s.cookie_login("bob").await;
+        // The cookie alone authenticates a read...
+        let me = s.fetch(None, "/api/mizan/ctx/global/").await;
+        assert_eq!(me["current_user"], Value::Null);
+        let reply = s
+            .send(
+                Method::GET,
+                "/api/mizan/ctx/global/",
+                &[("cookie", &bob.cookie)],
+                Vec::new(),
+            )
+            .await;
+        assert_eq!(reply.json()["current_user"]["id"], 2, "{label}");
+        // ...but an unsafe request also needs the token.
+        forbidden(&s.cookie_call(&bob, None, "secret", json!({})).await);
+        let token = s.csrf_token(&bob).await;
+        let reply = s
+            .cookie_call(&bob, Some(("x-csrftoken", &token)), "secret", json!({}))
+            .await;
+        assert_eq!(reply.status, StatusCode::OK, "{label}: {reply:?}");
+        // Each response masks the token anew; any of them verifies.
+        let again = s.csrf_token(&bob).await;
+        assert_ne!(token, again);
+        assert_eq!(
+            s.cookie_call(&bob, Some(("x-csrftoken", &again)), "secret", json!({}))
+                .await
+                .status,
+            StatusCode::OK
+        );
+        // The wrong header, another session's token, the unmasked secret: refused.
+        forbidden(
+            &s.cookie_call(&bob, Some(("x-csrf-token", &token)), "secret", json!({}))
+                .await,
+        );
+        let alice = s.cookie_login("alice").await;
+        let alices = s.csrf_token(&alice).await;
+        forbidden(
+            &s.cookie_call(&bob, Some(("x-csrftoken", &alices)), "secret", json!({}))
+                .await,
+        );
+        let unmasked = {
+            use hmac::Mac as _;
+            let secret = app::Secrets::development().csrf;
+            let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+            mac.update(b"mizan-csrf\0");
+            mac.update(bob.sid.as_bytes());
+            hex::encode(mac.finalize().into_bytes())
+        };
+        forbidden(
+            &s.cookie_call(&bob, Some(("x-csrftoken", &unmasked)), "secret", json!({}))
+                .await,
+        );
+        // Uploads and form validation are unsafe requests too; refused before any body work.
+        let upload = multipart_body(&[envelope("attach_files", json!({"files": []}))], true);
+        let headers = [MULTIPART[0], ("cookie", bob.cookie.as_str())];
+        forbidden(
+            &s.send(Method::POST, "/api/mizan/call/", &headers, upload)
+                .await,
+        );
+        // The view form: the token travels in its field, or it is refused.
+        let form = [FORM[0], ("cookie", bob.cookie.as_str())];
+        forbidden(
+            &s.send(
+                Method::POST,
+                "/profile/2/update/",
+                &form,
+                b"name=Bobby".to_vec(),
+            )
+            .await,
+        );
+        let body = format!("name=Bobby&csrfmiddlewaretoken={token}").into_bytes();
+        let reply = s
+            .send(Method::POST, "/profile/2/update/", &form, body)
+            .await;
+        assert_eq!(reply.status, StatusCode::SEE_OTHER, "{label}: {reply:?}");
+        // The page hands the token to its own form.
+        let page = s
+            .send(
+                Method::GET,
+                "/profile/2/",
+                &[("cookie", &bob.cookie)],
+                Vec::new(),
+            )
+            .await;
+        assert!(String::from_utf8_lossy(&page.body).contains("name=csrfmiddlewaretoken value=\""));
+        // Bearer and anonymous requests are exempt: no browser sends them on its own.
+        let (access, _) = s.login("bob").await;
+        assert_eq!(
+            s.call(Some(&access), "secret", json!({})).await.status,
+            StatusCode::OK
+        );
+        assert_eq!(
+            s.call(None, "echo", json!({"message": "x"})).await.status,
+            StatusCode::OK
+        );
+        // Refresh by cookie: the new access token comes back as a cookie.
+        let reply = s
+            .cookie_call(&bob, Some(("x-csrftoken", &token)), "refresh", json!({}))
+            .await;
+        assert_eq!(reply.status, StatusCode::OK, "{label}: {reply:?}");
+        assert!(reply
+            .header("set-cookie")
+            .unwrap()
+            .starts_with("mizan_access="));
+        // Logout clears the cookies; a token of the ended session fails the next session.
+        let reply = s
+            .cookie_call(&bob, Some(("x-csrftoken", &token)), "logout", json!({}))
+            .await;
+        assert_eq!(reply.status, StatusCode::OK, "{label}: {reply:?}");
+        let cleared: Vec<&str> = reply
+            .headers
+            .get_all("set-cookie")
+            .iter()
+            .map(|v| v.to_str().unwrap())
+            .collect();
+        assert!(
+            cleared.iter().all(|c| c.contains("Max-Age=0")),
+            "{cleared:?}"
+        );
+        assert_eq!(
+            s.cookie_call(&bob, Some(("x-csrftoken", &token)), "secret", json!({}))
+                .await
+                .status,
+            StatusCode::UNAUTHORIZED
+        );
+        let bob_again = s.cookie_login("bob").await;
+        forbidden(
+            &s.cookie_call(
+                &bob_again,
+                Some(("x-csrftoken", &token)),
+                "secret",
+                json!({}),
+            )
+            .await,
+        );
+    })
+    .await;
+}

@@ -9,12 +9,12 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use mizan::auth::{Jwt, JwtIdentity, MemorySessionStore, Mwt, TokenUser};
+use mizan::auth::{Jwt, JwtCookies, JwtIdentity, MemorySessionStore, Mwt, TokenUser};
 use mizan::form::{FieldMeta, Form, FormMeta, Formset, FormsetOptions, Issue};
 use mizan::http::{header, StatusCode};
 use mizan::{
-    async_trait, client, ApiError, AuthError, Identity, IdentitySource, MizanBuilder, Request,
-    Upload, UploadLimits,
+    async_trait, client, ApiError, AuthError, Csrf, Identity, IdentitySource, MizanBuilder,
+    Request, Upload, UploadLimits,
 };
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -108,11 +108,12 @@ fn store(req: &Request) -> Result<MutexGuard<'_, Db>, ApiError> {
     Ok(req.state::<Store>()?.db())
 }
 
-/// The three secrets, each its own: the app refuses to start when two are equal.
+/// The four secrets, each its own: the app refuses to start when two are equal.
 pub(crate) struct Secrets {
     pub(crate) jwt: String,
     pub(crate) cache: String,
     pub(crate) mwt: String,
+    pub(crate) csrf: String,
 }
 
 impl Secrets {
@@ -122,10 +123,12 @@ impl Secrets {
             jwt: "dev-only-jwt-secret-change-me-0123456789".into(),
             cache: "dev-only-cache-secret-change-me-0123456789".into(),
             mwt: "dev-only-mwt-secret-change-me-0123456789".into(),
+            csrf: "dev-only-csrf-secret-change-me-0123456789".into(),
         }
     }
 
-    /// `JWT_PRIVATE_KEY`, `MIZAN_CACHE_SECRET`, `MIZAN_MWT_SECRET`, each falling back to its
+    /// `JWT_PRIVATE_KEY`, `MIZAN_CACHE_SECRET`, `MIZAN_MWT_SECRET`, `MIZAN_CSRF_SECRET`, each
+    /// falling back to its
     /// development default; also the names of the variables that fell back.
     pub(crate) fn from_env() -> (Self, Vec<&'static str>) {
         let defaults = Self::development();
@@ -140,6 +143,7 @@ impl Secrets {
             jwt: read("JWT_PRIVATE_KEY", defaults.jwt),
             cache: read("MIZAN_CACHE_SECRET", defaults.cache),
             mwt: read("MIZAN_MWT_SECRET", defaults.mwt),
+            csrf: read("MIZAN_CSRF_SECRET", defaults.csrf),
         };
         (secrets, fell_back)
     }
@@ -283,19 +287,27 @@ pub(crate) async fn login(
         superuser: user.superuser,
     };
     let pair = req.state::<Jwt>()?.mint(&token_user, req.unix_time())?;
+    // Browsers may keep the pair out of JavaScript: the same tokens in HttpOnly cookies.
+    req.state::<JwtCookies>()?.set(req, &pair);
     Ok(Tokens {
         access: pair.access,
         refresh: pair.refresh,
     })
 }
 
-/// Exchanges a refresh token for a new access token of the same session.
+/// Exchanges a refresh token (the argument, or else the refresh cookie) for a new access
+/// token of the same session; a cookie caller gets it as a cookie too.
 #[client]
-pub(crate) async fn refresh(req: &Request, refresh: String) -> Result<Access, ApiError> {
-    let access = req
-        .state::<Jwt>()?
-        .refresh(&refresh, req.unix_time())
-        .await?;
+pub(crate) async fn refresh(req: &Request, refresh: Option<String>) -> Result<Access, ApiError> {
+    let cookies = req.state::<JwtCookies>()?;
+    let from_cookie = refresh.is_none();
+    let token = refresh
+        .or_else(|| cookies.refresh_token(req))
+        .ok_or_else(ApiError::unauthenticated)?;
+    let access = req.state::<Jwt>()?.refresh(&token, req.unix_time()).await?;
+    if from_cookie {
+        cookies.set_access(req, &access);
+    }
     Ok(Access { access })
 }
 
@@ -304,6 +316,7 @@ pub(crate) async fn refresh(req: &Request, refresh: String) -> Result<Access, Ap
 pub(crate) async fn logout(req: &Request) -> Result<Done, ApiError> {
     let sid = req.identity().claim_str("sid").unwrap_or_default();
     req.state::<Arc<MemorySessionStore>>()?.destroy(sid);
+    req.state::<JwtCookies>()?.clear(req);
     Ok(Done { ok: true })
 }
 
@@ -676,9 +689,14 @@ pub(crate) async fn profile_page(
     user_id: i64,
 ) -> Result<mizan::http::Response<String>, ApiError> {
     let p = profile(&*store(req)?, user_id)?;
+    // A cookie-authenticated browser posts the form with its CSRF token.
+    let csrf = req
+        .csrf_token()
+        .map(|token| format!("<input type=hidden name=csrfmiddlewaretoken value=\"{token}\">"))
+        .unwrap_or_default();
     let html = format!(
         "<!doctype html><title>{name}</title><h1>{name}</h1><p>{email}</p>\
-         <form method=post action=\"/profile/{id}/update/\"><input name=name><button>Rename</button></form>",
+         <form method=post action=\"/profile/{id}/update/\">{csrf}<input name=name><button>Rename</button></form>",
         name = escape_html(&p.name),
         email = escape_html(&p.email),
         id = p.id
@@ -732,14 +750,19 @@ pub(crate) fn builder(secrets: &Secrets) -> MizanBuilder {
     let store = Store::seeded();
     let sessions = Arc::new(MemorySessionStore::new());
     let jwt = Jwt::hs256(secrets.jwt.as_str()).with_sessions(sessions.clone());
+    // Served over plain HTTP on loopback: `Secure` cookies only when asked for.
+    let secure = std::env::var("MIZAN_SECURE_COOKIES").is_ok_and(|v| v == "1");
+    let cookies = JwtCookies::new().with_secure(secure);
     mizan::Mizan::builder()
         .with_state(store.clone())
         .with_state(sessions)
+        .with_state(cookies.clone())
         .with_jwt(jwt.clone())
         .with_mwt(Mwt::new(secrets.mwt.as_str()))
+        .with_csrf(Csrf::new(secrets.csrf.as_str()).with_secure(secure))
         .with_cache_secret(secrets.cache.as_str())
         .with_identity(DemoIdentity {
-            jwt: JwtIdentity::new(jwt),
+            jwt: JwtIdentity::new(jwt).with_cookies(cookies),
             store,
         })
         .register::<login>()

@@ -12,6 +12,7 @@ use crate::auth::{Jwt, JwtIdentity, Mwt};
 use crate::cache::origin::OriginCache;
 use crate::cache::CacheBackend;
 use crate::clock::{AppClock, Clock, SystemClock};
+use crate::csrf::Csrf;
 use crate::error::BuildError;
 use crate::form::FormSpec;
 use crate::identity::{AnonymousIdentity, IdentitySource};
@@ -72,6 +73,7 @@ pub(crate) struct Inner {
     pub(crate) ir: Ir,
     pub(crate) schema: Bytes,
     pub(crate) mwt: Option<Mwt>,
+    pub(crate) csrf: Option<Csrf>,
     pub(crate) clock: Arc<dyn Clock>,
 }
 
@@ -161,6 +163,7 @@ pub struct MizanBuilder {
     identity: Option<Arc<dyn IdentitySource>>,
     jwt: Option<Jwt>,
     mwt: Option<Mwt>,
+    csrf: Option<Csrf>,
     clock: Arc<dyn Clock>,
     cache: Option<Arc<dyn CacheBackend>>,
     cache_secret: Option<Secret>,
@@ -177,6 +180,7 @@ impl Default for MizanBuilder {
             identity: None,
             jwt: None,
             mwt: None,
+            csrf: None,
             clock: Arc::new(SystemClock),
             cache: None,
             cache_secret: None,
@@ -245,6 +249,15 @@ impl MizanBuilder {
         self
     }
 
+    /// Turns CSRF protection on: unsafe requests authenticated by a cookie must carry a token
+    /// that `GET session/` hands out (see [`csrf`](crate::csrf)). Functions reach it as app
+    /// state (`req.csrf_token()` for an HTML form's hidden field).
+    pub fn with_csrf(mut self, csrf: Csrf) -> Self {
+        self.state.insert(csrf.clone());
+        self.csrf = Some(csrf);
+        self
+    }
+
     /// Reads time from `clock` (token lifetimes; default the system clock).
     pub fn with_clock(mut self, clock: impl Clock) -> Self {
         self.clock = Arc::new(clock);
@@ -291,6 +304,7 @@ impl MizanBuilder {
             self.jwt.as_ref(),
             self.cache_secret.as_ref(),
             self.mwt.as_ref(),
+            self.csrf.as_ref(),
         )?;
         let cache = match (self.cache, self.cache_secret) {
             (Some(backend), Some(secret)) => {
@@ -330,6 +344,7 @@ impl MizanBuilder {
                 ir,
                 schema,
                 mwt: self.mwt,
+                csrf: self.csrf,
                 clock: self.clock,
             }),
         })
@@ -548,11 +563,13 @@ fn check_secrets(
     jwt: Option<&Jwt>,
     cache: Option<&Secret>,
     mwt: Option<&Mwt>,
+    csrf: Option<&Csrf>,
 ) -> Result<(), BuildError> {
     let secrets: Vec<(&'static str, &Secret, bool)> = [
         jwt.map(|j| ("jwt", j.key_material(), j.is_symmetric())),
         cache.map(|s| ("cache", s, true)),
         mwt.map(|m| ("mwt", m.secret(), true)),
+        csrf.map(|c| ("csrf", c.key(), true)),
     ]
     .into_iter()
     .flatten()

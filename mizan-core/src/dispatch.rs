@@ -25,7 +25,7 @@ use async_trait::async_trait;
 use bytes::{Bytes, BytesMut};
 use futures_util::future::join_all;
 use futures_util::{FutureExt, StreamExt};
-use http::header::{HeaderValue, ALLOW, CACHE_CONTROL, CONTENT_TYPE};
+use http::header::{HeaderValue, ALLOW, CACHE_CONTROL, CONTENT_TYPE, SET_COOKIE};
 use http::{Method, StatusCode};
 use percent_encoding::percent_decode_str;
 use serde::Deserialize;
@@ -36,6 +36,7 @@ use crate::app::{Limits, Mizan, DEFAULT_MOUNT};
 use crate::auth::MWT_HEADER;
 use crate::cache::origin::{Lookup, ParamStrings};
 use crate::cache::param_string;
+use crate::csrf::{Csrf, CSRF_FORM_FIELD, CSRF_HEADER};
 use crate::error::{allow_value, ApiError};
 use crate::form::FormSpec;
 use crate::identity::Identity;
@@ -349,6 +350,12 @@ impl Mizan {
             Some(identity) => identity,
             None => self.inner.identity.identify(&parts).await?,
         };
+        // CSRF comes right after identity, before any guard or function; a view-route form may
+        // carry its token in the body, checked once the body is read.
+        let csrf = self.csrf_required(&parts.method, &identity);
+        if let (Some((csrf, session)), false) = (csrf, matches!(route, Route::View { .. })) {
+            check_csrf(csrf, session, &parts.headers, None)?;
+        }
         match route {
             Route::Endpoint(Endpoint::Session) => self.session(&identity),
             Route::Endpoint(Endpoint::Manifest | Endpoint::Schema) => {
@@ -390,9 +397,24 @@ impl Mizan {
             }
             Route::View { members, params } => {
                 let body = body.into_bytes(limits.max_body_bytes).await?;
+                if let Some((csrf, session)) = csrf {
+                    check_csrf(csrf, session, &parts.headers, Some(&body))?;
+                }
                 self.run_view(&members, params, parts, body, identity).await
             }
         }
+    }
+
+    /// The CSRF key and session when the request must carry a token: CSRF is on, the method is
+    /// unsafe and a cookie authenticated the caller.
+    fn csrf_required<'a>(
+        &'a self,
+        method: &Method,
+        identity: &'a Identity,
+    ) -> Option<(&'a Csrf, &'a str)> {
+        let safe = matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS);
+        let csrf = self.inner.csrf.as_ref().filter(|_| !safe)?;
+        Some((csrf, identity.cookie_session.as_deref()?))
     }
 
     /// `GET session/`: `{"csrfToken": null}`, plus an MWT for an authenticated caller when the
@@ -402,13 +424,23 @@ impl Mizan {
             Some(mwt) => mwt.mint(identity, self.inner.clock.unix_seconds())?,
             None => None,
         };
-        let body = match &mwt {
-            Some(token) => serde_json::json!({ "csrfToken": null, "mwt": token }),
-            None => serde_json::json!({ "csrfToken": null }),
-        };
+        // A CSRF token exists for a cookie session only: other requests need none.
+        let csrf = self
+            .inner
+            .csrf
+            .as_ref()
+            .zip(identity.cookie_session.as_deref())
+            .map(|(csrf, session)| (csrf, csrf.token(session)));
+        let mut body = serde_json::json!({ "csrfToken": csrf.as_ref().map(|(_, token)| token) });
+        if let Some(token) = &mwt {
+            body["mwt"] = Value::from(token.as_str());
+        }
         let mut response = json_response(Bytes::from(body.to_string()));
         if let Some(value) = mwt.and_then(|token| HeaderValue::from_str(&token).ok()) {
             response.headers_mut().insert(MWT_HEADER, value);
+        }
+        if let Some(cookie) = csrf.and_then(|(csrf, token)| csrf.cookie(&token)) {
+            response.headers_mut().append(SET_COOKIE, cookie);
         }
         Ok(response)
     }
@@ -629,9 +661,14 @@ impl Mizan {
             handler_args
         };
         let handler_args = Args::new(handler_args).with_uploads(uploads);
+        let cookies = request.clone();
         let result = guarded(function.name(), handler(request, handler_args)).await?;
         let targets = self.invalidate(index, &args).await;
-        Ok(CallOutcome { result, targets })
+        Ok(CallOutcome {
+            result,
+            targets,
+            cookies: cookies.take_set_cookies(),
+        })
     }
 
     /// Serves a context bundle, from the cache when a current entry exists.
@@ -775,8 +812,12 @@ impl Mizan {
         };
         let request =
             Request::from_parts(parts, body, identity, self.inner.state.clone(), path_params);
+        let cookies = request.clone();
         let mut response =
             guarded(function.name(), handler(request, Args::new(args.clone()))).await?;
+        for cookie in cookies.take_set_cookies() {
+            response.headers_mut().append(SET_COOKIE, cookie);
+        }
         if response.status().as_u16() < 400 {
             let targets = self.invalidate(index, &args).await;
             HttpTransport::add_header(&mut response, &targets);
@@ -820,6 +861,41 @@ impl Mizan {
             }
         }
         targets
+    }
+}
+
+/// Checks the CSRF token of a request that needs one: the `X-CSRFToken` header, or for an
+/// urlencoded form `body`, its `csrfmiddlewaretoken` field. 403 `forbidden` otherwise.
+fn check_csrf(
+    csrf: &Csrf,
+    session: &str,
+    headers: &http::HeaderMap,
+    body: Option<&Bytes>,
+) -> Result<(), ApiError> {
+    let from_header = headers
+        .get(CSRF_HEADER)
+        .and_then(|value| value.to_str().ok())
+        .map(str::to_owned);
+    let urlencoded = headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+    let token = from_header.or_else(|| {
+        let body = body.filter(|_| urlencoded)?;
+        serde_urlencoded::from_bytes::<Vec<(String, String)>>(body)
+            .ok()?
+            .into_iter()
+            .find(|(name, _)| name == CSRF_FORM_FIELD)
+            .map(|(_, value)| value)
+    });
+    match token {
+        Some(token) if csrf.verify(session, &token) => Ok(()),
+        Some(_) => {
+            Err(ApiError::forbidden().with_details(serde_json::json!({ "csrf": "invalid token" })))
+        }
+        None => {
+            Err(ApiError::forbidden().with_details(serde_json::json!({ "csrf": "missing token" })))
+        }
     }
 }
 

@@ -44,6 +44,9 @@ pub struct Identity {
     pub is_superuser: bool,
     /// Any other claims the identity source provides (an email, a session id, ...).
     pub claims: Map<String, Value>,
+    /// The session of the cookie that authenticated the request, when a cookie did: such
+    /// requests need a CSRF token for unsafe methods when [`Csrf`](crate::Csrf) is on.
+    pub cookie_session: Option<String>,
 }
 
 impl Identity {
@@ -75,6 +78,13 @@ impl Identity {
     /// Adds a claim.
     pub fn with_claim(mut self, name: impl Into<String>, value: impl Into<Value>) -> Self {
         self.claims.insert(name.into(), value.into());
+        self
+    }
+
+    /// Marks the identity as authenticated by a cookie of session `session` (see
+    /// [`cookie_session`](Self::cookie_session)).
+    pub fn with_cookie_session(mut self, session: impl Into<String>) -> Self {
+        self.cookie_session = Some(session.into());
         self
     }
 

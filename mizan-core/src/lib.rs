@@ -56,6 +56,7 @@
 //! | [`invalidation`] | invalidation targets, merging, the `X-Mizan-Invalidate` header |
 //! | [`cache`] | cache keys, [`CacheBackend`], [`MemoryCache`], the never-stale mechanism |
 //! | [`identity`], [`auth`] | who calls, and the guards |
+//! | [`csrf`] | CSRF tokens for requests authenticated by a cookie |
 //! | [`transport`] | HTTP and IPC encodings of a call |
 //! | [`upload`] | [`Upload`] arguments, multipart decoding and its limits |
 //! | [`manifest`] | the edge manifest |
@@ -71,6 +72,7 @@ mod app;
 pub mod auth;
 pub mod cache;
 mod clock;
+pub mod csrf;
 pub mod dispatch;
 pub mod error;
 mod escape;
@@ -90,6 +92,7 @@ pub use app::{Limits, Mizan, MizanBuilder, DEFAULT_MOUNT, USER_PARAMS};
 pub use auth::{Auth, Predicate};
 pub use cache::{derive_cache_key, param_string, CacheBackend, MemoryCache};
 pub use clock::{Clock, SystemClock};
+pub use csrf::Csrf;
 pub use dispatch::{Dispatcher, Routes};
 pub use error::{ApiError, AuthError, BoxError, BuildError, CacheError, Error, ErrorCode};
 pub use identity::{AnonymousIdentity, Identity, IdentitySource};
@@ -107,6 +110,7 @@ pub use mizan_macros::client;
 
 pub use async_trait::async_trait;
 pub use bytes;
+pub use cookie;
 pub use garde;
 pub use http;
 pub use schemars;

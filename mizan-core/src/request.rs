@@ -1,13 +1,16 @@
 //! The [`Request`] a function receives.
 
 use std::any::type_name;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use bytes::Bytes;
+use cookie::Cookie;
+use http::header::{HeaderValue, COOKIE};
 use http::{Extensions, HeaderMap, Method, Uri};
 use serde::de::DeserializeOwned;
 
 use crate::clock::{AppClock, Clock, SystemClock};
+use crate::csrf::Csrf;
 use crate::error::ApiError;
 use crate::identity::Identity;
 
@@ -43,6 +46,8 @@ struct Inner {
     identity: Identity,
     state: Arc<Extensions>,
     path_params: Vec<(String, String)>,
+    /// `Set-Cookie` values the function asked for, added to its response.
+    set_cookies: Arc<Mutex<Vec<HeaderValue>>>,
 }
 
 impl Request {
@@ -72,6 +77,7 @@ impl Request {
                 identity,
                 state,
                 path_params,
+                set_cookies: Arc::default(),
             }),
         }
     }
@@ -137,6 +143,73 @@ impl Request {
             Some(clock) => clock.0.unix_seconds(),
             None => SystemClock.unix_seconds(),
         }
+    }
+
+    /// The value of the request's cookie `name`, if it sent one.
+    pub fn cookie(&self, name: &str) -> Option<String> {
+        self.inner
+            .parts
+            .headers
+            .get_all(COOKIE)
+            .iter()
+            .filter_map(|value| value.to_str().ok())
+            .flat_map(Cookie::split_parse)
+            .filter_map(Result::ok)
+            .find(|cookie| cookie.name() == name)
+            .map(|cookie| cookie.value().to_owned())
+    }
+
+    /// Sets a cookie on the response: on an RPC call's response as on a view's, so a `login`
+    /// function can set its session cookies without becoming a view-path function. (Transports
+    /// without headers, such as IPC, have no cookies.)
+    ///
+    /// ```
+    /// use mizan_core::cookie::{Cookie, SameSite};
+    /// use mizan_core::Request;
+    ///
+    /// let req = Request::new(http::Request::new(bytes::Bytes::new()));
+    /// let mut session = Cookie::new("session", "abc");
+    /// session.set_http_only(true);
+    /// session.set_same_site(SameSite::Lax);
+    /// req.set_cookie(session);
+    /// req.remove_cookie("old", "/");
+    /// # assert_eq!(req.take_set_cookies().len(), 2);
+    /// ```
+    pub fn set_cookie(&self, cookie: Cookie<'_>) {
+        if let Ok(value) = HeaderValue::from_str(&cookie.to_string()) {
+            self.set_cookies().push(value);
+        }
+    }
+
+    /// Clears the cookie `name` set for `path` (an expired, empty cookie of that name).
+    pub fn remove_cookie(&self, name: &str, path: &str) {
+        let mut cookie = Cookie::new(name.to_owned(), "");
+        cookie.set_path(path.to_owned());
+        cookie.make_removal();
+        self.set_cookie(cookie);
+    }
+
+    /// The `Set-Cookie` values asked for so far, taken out (the dispatcher adds them to the
+    /// response).
+    #[doc(hidden)]
+    pub fn take_set_cookies(&self) -> Vec<HeaderValue> {
+        std::mem::take(&mut *self.set_cookies())
+    }
+
+    fn set_cookies(&self) -> std::sync::MutexGuard<'_, Vec<HeaderValue>> {
+        self.inner
+            .set_cookies
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// A fresh CSRF token for the caller's cookie session, for the hidden
+    /// `csrfmiddlewaretoken` field of an HTML form; `None` when CSRF protection is off or
+    /// the caller is not authenticated by a cookie (such requests need no token).
+    pub fn csrf_token(&self) -> Option<String> {
+        let csrf = self.inner.state.get::<Csrf>()?;
+        let session = self.inner.identity.cookie_session.as_deref()?;
+        Some(csrf.token(session))
     }
 
     /// A segment of the route, e.g. `user_id` of `/profile/{user_id}/`.

@@ -23,6 +23,8 @@ use crate::invalidation::{header_value, Target, INVALIDATE_HEADER};
 pub struct CallOutcome {
     pub(crate) result: Box<RawValue>,
     pub(crate) targets: Vec<Target>,
+    /// `Set-Cookie` values the function asked for (sent by transports with headers).
+    pub(crate) cookies: Vec<HeaderValue>,
 }
 
 impl CallOutcome {
@@ -81,6 +83,11 @@ impl Transport for HttpTransport {
             Ok(outcome) => {
                 let mut response = json_response(outcome.to_body());
                 Self::add_header(&mut response, &outcome.targets);
+                for cookie in outcome.cookies {
+                    response
+                        .headers_mut()
+                        .append(http::header::SET_COOKIE, cookie);
+                }
                 response
             }
             Err(err) => err.into_response(),

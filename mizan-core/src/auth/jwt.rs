@@ -28,6 +28,7 @@ use async_trait::async_trait;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 
+use super::cookies::JwtCookies;
 use super::session::SessionStore;
 use crate::clock::{Clock, SystemClock};
 use crate::error::{AuthError, BuildError};
@@ -321,6 +322,7 @@ pub(crate) fn check_times(
 pub struct JwtIdentity {
     jwt: Jwt,
     clock: Arc<dyn Clock>,
+    cookies: Option<JwtCookies>,
 }
 
 impl JwtIdentity {
@@ -329,7 +331,15 @@ impl JwtIdentity {
         Self {
             jwt,
             clock: Arc::new(SystemClock),
+            cookies: None,
         }
+    }
+
+    /// Also identifies requests by their access cookie when they carry no `Authorization`
+    /// header; such identities are marked cookie-authenticated (their session, for CSRF).
+    pub fn with_cookies(mut self, cookies: JwtCookies) -> Self {
+        self.cookies = Some(cookies);
+        self
     }
 
     /// Reads time from `clock`.
@@ -355,6 +365,7 @@ impl fmt::Debug for JwtIdentity {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("JwtIdentity")
             .field("jwt", &self.jwt)
+            .field("cookies", &self.cookies)
             .finish_non_exhaustive()
     }
 }
@@ -379,9 +390,27 @@ pub fn bearer_token(parts: &http::request::Parts) -> Result<Option<&str>, AuthEr
 #[async_trait]
 impl IdentitySource for JwtIdentity {
     async fn identify(&self, parts: &http::request::Parts) -> Result<Identity, AuthError> {
-        match bearer_token(parts)? {
+        if let Some(token) = bearer_token(parts)? {
+            return self.identify_token(token).await;
+        }
+        let cookie = self.cookies.as_ref().and_then(|cookies| {
+            parts
+                .headers
+                .get_all(http::header::COOKIE)
+                .iter()
+                .filter_map(|value| value.to_str().ok())
+                .flat_map(cookie::Cookie::split_parse)
+                .filter_map(Result::ok)
+                .find(|cookie| cookie.name() == cookies.access_name())
+                .map(|cookie| cookie.value().to_owned())
+        });
+        match cookie {
             None => Ok(Identity::anonymous()),
-            Some(token) => self.identify_token(token).await,
+            Some(token) => {
+                let identity = self.identify_token(&token).await?;
+                let session = identity.claim_str("sid").unwrap_or_default().to_owned();
+                Ok(identity.with_cookie_session(session))
+            }
         }
     }
 }

@@ -8,12 +8,14 @@
 //! and before the cache is read. An anonymous caller is refused with 401, an authenticated one
 //! that the guard denies with 403.
 
+mod cookies;
 mod jwt;
 mod mwt;
 mod session;
 
 use std::fmt;
 
+pub use cookies::JwtCookies;
 pub use jwt::{bearer_token, Jwt, JwtClaims, JwtIdentity, TokenKind, TokenPair, TokenUser};
 pub use mwt::{Mwt, MwtClaims, MwtIdentity, MWT_HEADER};
 pub use session::{MemorySessionStore, SessionStore};
