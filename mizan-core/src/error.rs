@@ -471,6 +471,9 @@ pub enum Error {
     /// An error for the client.
     #[error(transparent)]
     Api(#[from] ApiError),
+    /// An `X-Mizan-Invalidate` value could not be decoded.
+    #[error(transparent)]
+    InvalidateHeader(#[from] crate::invalidation::InvalidateHeaderError),
 }
 
 #[cfg(test)]

@@ -6,9 +6,10 @@
 //! A function name in `affects` gives a function-level target in that function's context.
 //!
 //! Targets travel in the JSON body (`"invalidate": [...]`) and, for HTTP, in the
-//! `X-Mizan-Invalidate` header: `user;user_id=5, notifications`.
+//! `X-Mizan-Invalidate` header: `user;user_id=5, notifications` ([`header_value`] encodes it,
+//! [`parse_header`] decodes it).
 
-use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+use percent_encoding::{percent_decode_str, utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::{Map, Value};
 
@@ -191,6 +192,96 @@ pub fn header_value(targets: &[Target]) -> Option<String> {
     (!entries.is_empty()).then(|| entries.join(", "))
 }
 
+/// One entry of an `X-Mizan-Invalidate` header, decoded: a context and its scoping params (in
+/// header order, values in their string form).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeaderEntry {
+    /// The context to refetch.
+    pub context: String,
+    /// `(name, value)` pairs that scope it; empty for the whole context.
+    pub params: Vec<(String, String)>,
+}
+
+/// Decodes an `X-Mizan-Invalidate` value, the inverse of [`header_value`], for clients and edge
+/// workers written in Rust.
+///
+/// The rules: entries are separated by `,`, with optional spaces or tabs around them (empty
+/// entries are skipped, as in any HTTP list); within an entry, the first `;`-separated part is
+/// the context and each following part is a `name=value` pair split at its first `=`. Every
+/// context, name and value is then percent-decoded as UTF-8 (`+` stays a plus sign). An empty
+/// context, a pair without `=`, a `%` not followed by two hex digits, or bytes that do not
+/// decode to UTF-8 make the whole value invalid.
+///
+/// ```
+/// use mizan_core::invalidation::{parse_header, HeaderEntry};
+///
+/// let entries = parse_header("user;user_id=5, notes;folder=a%20b%3Bc").unwrap();
+/// assert_eq!(entries, [
+///     HeaderEntry { context: "user".into(), params: vec![("user_id".into(), "5".into())] },
+///     HeaderEntry { context: "notes".into(), params: vec![("folder".into(), "a b;c".into())] },
+/// ]);
+/// assert!(parse_header("user;user_id").is_err());
+/// ```
+pub fn parse_header(value: &str) -> Result<Vec<HeaderEntry>, InvalidateHeaderError> {
+    let mut entries = Vec::new();
+    for entry in value.split(',').map(|e| e.trim_matches([' ', '\t'])) {
+        if entry.is_empty() {
+            continue;
+        }
+        let mut parts = entry.split(';');
+        let context = header_decode(parts.next().unwrap_or_default())?;
+        if context.is_empty() {
+            return Err(InvalidateHeaderError::EmptyContext);
+        }
+        let params = parts
+            .map(|pair| {
+                let (name, value) = pair
+                    .split_once('=')
+                    .ok_or_else(|| InvalidateHeaderError::MissingValue(pair.to_owned()))?;
+                Ok((header_decode(name)?, header_decode(value)?))
+            })
+            .collect::<Result<_, InvalidateHeaderError>>()?;
+        entries.push(HeaderEntry { context, params });
+    }
+    Ok(entries)
+}
+
+/// Strict percent-decoding: every `%` starts a two-hex-digit escape, and the result is UTF-8.
+fn header_decode(part: &str) -> Result<String, InvalidateHeaderError> {
+    let bytes = part.as_bytes();
+    let well_formed = bytes.iter().enumerate().all(|(i, &b)| {
+        b != b'%'
+            || bytes
+                .get(i + 1..i + 3)
+                .is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit))
+    });
+    if !well_formed {
+        return Err(InvalidateHeaderError::BadEscape(part.to_owned()));
+    }
+    percent_decode_str(part)
+        .decode_utf8()
+        .map(|s| s.into_owned())
+        .map_err(|_| InvalidateHeaderError::NotUtf8(part.to_owned()))
+}
+
+/// Why an `X-Mizan-Invalidate` value could not be decoded by [`parse_header`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum InvalidateHeaderError {
+    /// An entry has params but no context (`;user_id=5`).
+    #[error("an invalidation header entry has no context")]
+    EmptyContext,
+    /// A param has no `=` (`user;user_id`).
+    #[error("invalidation header param {0:?} has no '='")]
+    MissingValue(String),
+    /// A `%` is not followed by two hex digits.
+    #[error("invalidation header part {0:?} has a malformed percent escape")]
+    BadEscape(String),
+    /// A part does not percent-decode to UTF-8.
+    #[error("invalidation header part {0:?} does not decode to UTF-8")]
+    NotUtf8(String),
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -260,6 +351,36 @@ mod tests {
             "user;tag=a%2Cb%3Dc%25d%20%C3%A9;user_id=5, user, notifications"
         );
         assert_eq!(header_value(&[]), None);
+    }
+
+    #[test]
+    fn header_decoding_inverts_encoding_and_refuses_malformed_values() {
+        let targets = [
+            scoped("user", json!({"user_id": 5, "tag": "a,b=c%d é+"})),
+            broad("notifications"),
+        ];
+        let entry = |context: &str, params: &[(&str, &str)]| HeaderEntry {
+            context: context.into(),
+            params: params.iter().map(|&(n, v)| (n.into(), v.into())).collect(),
+        };
+        assert_eq!(
+            parse_header(&header_value(&targets).unwrap()).unwrap(),
+            [
+                entry("user", &[("tag", "a,b=c%d é+"), ("user_id", "5")]),
+                entry("notifications", &[]),
+            ]
+        );
+        assert_eq!(
+            parse_header(" a ,, b;x=,\t").unwrap(),
+            [entry("a", &[]), entry("b", &[("x", "")])]
+        );
+        assert_eq!(parse_header("").unwrap(), []);
+        use InvalidateHeaderError as E;
+        assert_eq!(parse_header(";x=1"), Err(E::EmptyContext));
+        assert_eq!(parse_header("a;x"), Err(E::MissingValue("x".into())));
+        assert_eq!(parse_header("a;x=%2"), Err(E::BadEscape("%2".into())));
+        assert_eq!(parse_header("a%zz"), Err(E::BadEscape("a%zz".into())));
+        assert_eq!(parse_header("a;x=%FF"), Err(E::NotUtf8("%FF".into())));
     }
 
     #[test]

@@ -96,7 +96,7 @@ pub use csrf::Csrf;
 pub use dispatch::{Dispatcher, Routes};
 pub use error::{ApiError, AuthError, BoxError, BuildError, CacheError, Error, ErrorCode};
 pub use identity::{AnonymousIdentity, Identity, IdentitySource};
-pub use invalidation::{Target, INVALIDATE_HEADER};
+pub use invalidation::{InvalidateHeaderError, Target, INVALIDATE_HEADER};
 pub use registry::{
     Args, CacheHint, ClientFunction, Function, FunctionBuilder, IntoData, IntoView, Param,
 };

@@ -121,17 +121,29 @@ pub fn param_string(value: &Value) -> Option<String> {
     }
 }
 
-/// Python's `repr(float)`: the shortest round-trip digits, fixed notation for exponents in
-/// `-4..16`, otherwise `d.ddde+XX`.
+/// Python's `repr(float)`: the shortest digits that round-trip, fixed notation for exponents in
+/// `-4..16`, otherwise `d.ddde+XX`. When two shortest digit strings are equally close to the
+/// value, Python takes the one ending in an even digit (`1497088442659746.25` gives
+/// `1497088442659746.2`); `ryu` breaks ties the same way, std's `{:e}` rounds them up.
 fn python_float_repr(f: f64) -> String {
-    // `{:e}` gives the shortest round-trip digits as `d.ddde<exp>`.
-    let sci = format!("{f:e}");
-    let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
-    let exp: i32 = exp.parse().unwrap_or(0);
-    let (sign, mantissa) = mantissa
-        .strip_prefix('-')
-        .map_or(("", mantissa), |m| ("-", m));
-    let digits: String = mantissa.chars().filter(char::is_ascii_digit).collect();
+    let mut buffer = ryu::Buffer::new();
+    let text = buffer.format_finite(f);
+    let (sign, text) = text.strip_prefix('-').map_or(("", text), |t| ("-", t));
+    // `ryu` writes `123.45`, `0.0001`, `1e16` or `2.5e-7`: read the significant digits and the
+    // decimal exponent of the first one.
+    let (mantissa, exp) = text.split_once('e').unwrap_or((text, "0"));
+    let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    let all = format!("{int}{frac}");
+    let digits = all.trim_matches('0');
+    if digits.is_empty() {
+        return format!("{sign}0.0");
+    }
+    let leading_zeros = all.len() - all.trim_start_matches('0').len();
+    let exp = exp.parse::<i32>().unwrap_or(0) + int.len() as i32 - 1 - leading_zeros as i32;
+    let mantissa = match digits.split_at(1) {
+        (first, "") => first.to_owned(),
+        (first, rest) => format!("{first}.{rest}"),
+    };
     if (-4..16).contains(&exp) {
         let point = exp + 1;
         let body = if point <= 0 {
@@ -245,6 +257,14 @@ mod tests {
             (0.0001, "0.0001"),
             (0.00001, "1e-05"),
             (-2.5e-7, "-2.5e-07"),
+            (0.0, "0.0"),
+            (-0.0, "-0.0"),
+            (100.0, "100.0"),
+            (1e22, "1e+22"),
+            (5e-324, "5e-324"),
+            // Exact ties between two shortest digit strings (the spacing here is 0.25).
+            (1497088442659746.0 + 0.25, "1497088442659746.2"),
+            (1497088442659746.0 + 0.75, "1497088442659746.8"),
         ] {
             assert_eq!(s(Value::from(f)), Some(py.to_owned()), "{f}");
         }

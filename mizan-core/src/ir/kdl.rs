@@ -189,10 +189,18 @@ fn quote(value: &str) -> String {
             continue;
         }
         match c {
+            // Controls, the KDL newlines U+2028/U+2029, and the code points KDL v2 forbids
+            // literally: the direction controls and the BOM.
             c if c.is_control()
                 || matches!(
                     c,
-                    '\u{200E}' | '\u{200F}' | '\u{2028}' | '\u{2029}' | '\u{FEFF}'
+                    '\u{200E}'
+                        | '\u{200F}'
+                        | '\u{2028}'
+                        | '\u{2029}'
+                        | '\u{202A}'..='\u{202E}'
+                        | '\u{2066}'..='\u{2069}'
+                        | '\u{FEFF}'
                 ) =>
             {
                 let _ = write!(out, "\\u{{{:x}}}", c as u32);
@@ -212,5 +220,17 @@ mod tests {
     fn strings_are_always_quoted_and_escaped() {
         assert_eq!(quote("a\"b\\c\nd\u{1}"), "\"a\\\"b\\\\c\\nd\\u{1}\"");
         assert_eq!(quote("é"), "\"é\"");
+    }
+
+    #[test]
+    fn code_points_kdl_forbids_literally_are_escaped() {
+        assert_eq!(
+            quote("\u{202a}\u{202e}\u{2066}\u{2069}\u{200e}\u{feff}\u{2028}"),
+            "\"\\u{202a}\\u{202e}\\u{2066}\\u{2069}\\u{200e}\\u{feff}\\u{2028}\""
+        );
+        let document = format!("node {}\n", quote("a\u{202b}b\u{2067}c"));
+        let parsed = ::kdl::KdlDocument::parse_v2(&document).expect("valid KDL v2");
+        let value = parsed.nodes()[0].entries()[0].value().as_string();
+        assert_eq!(value, Some("a\u{202b}b\u{2067}c"));
     }
 }
