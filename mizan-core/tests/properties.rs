@@ -993,6 +993,7 @@ fn ir_function() -> impl Strategy<Value = IrFunction> {
                     auth,
                     transports,
                     uploads,
+                    form: None,
                 }
             },
         )
