@@ -20,6 +20,7 @@ import {
   validatePlaceOrder,
   callEcho,
   callLogin,
+  callLogout,
   callSecret,
   callUpdateName,
   callUpdateProfile,
@@ -251,5 +252,38 @@ describe("forms", () => {
     const placed = await callPlaceOrder({ user_id: 2, lines: { forms: [{ sku: "ABC-123", qty: 2 }] } });
     assert.deepEqual(placed, { lines: 1, total_qty: 2 });
     token = null;
+  });
+});
+
+describe("cookie sessions", () => {
+  it("logs in with cookies and sends the CSRF token by itself", async () => {
+    // Node's fetch keeps no cookies: a tiny jar stands in for the browser's.
+    const jar = new Map<string, string>();
+    const jarFetch: typeof fetch = async (input, init) => {
+      const headers = new Headers(init?.headers);
+      if (jar.size > 0) headers.set("cookie", [...jar].map(([name, value]) => `${name}=${value}`).join("; "));
+      const response = await fetch(input, { ...init, headers });
+      for (const line of response.headers.getSetCookie()) {
+        const pair = line.split(";")[0] ?? "";
+        const [name = "", value = ""] = pair.split("=");
+        if (/Max-Age=0/i.test(line)) jar.delete(name);
+        else jar.set(name, value);
+      }
+      return response;
+    };
+    token = null;
+    configure({ baseUrl, credentials: "include", fetch: jarFetch });
+    try {
+      await callLogin({ username: "alice", password: "alice" });
+      assert.ok(jar.has("mizan_access") && jar.has("mizan_refresh"), "HttpOnly token cookies");
+      // An unsafe call by cookie needs the CSRF token: the client fetches and sends it.
+      const secret = (await callSecret()) as { for: string };
+      assert.equal(secret.for, "1");
+      await callLogout();
+      assert.ok(!jar.has("mizan_access"), "logout clears the cookies");
+      await expectError(callSecret(), 401, "unauthenticated");
+    } finally {
+      configure({ baseUrl, getToken: () => token });
+    }
   });
 });

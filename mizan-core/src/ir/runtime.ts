@@ -10,6 +10,12 @@ export interface MizanConfig {
   getToken?: () => string | null | undefined | Promise<string | null | undefined>;
   /** The fetch implementation (default: the global fetch). */
   fetch?: typeof fetch;
+  /**
+   * Cookie authentication: `"include"` (or `"same-origin"`) sends the HttpOnly session cookies
+   * that `login` sets, and then the client fetches the CSRF token from `session/` and sends it
+   * in `X-CSRFToken` on every unsafe request (refetching it once when the server refuses it).
+   */
+  credentials?: RequestCredentials;
 }
 
 /** A 64-bit integer on the wire: a JSON number. Values beyond ±(2^53 − 1) cannot be represented
@@ -99,7 +105,8 @@ export type InvalidationTarget =
   | string
   | { context: string; params?: Record<string, unknown>; function?: string };
 
-let config: Required<Omit<MizanConfig, "getToken">> & Pick<MizanConfig, "getToken"> = {
+let config: Required<Omit<MizanConfig, "getToken" | "credentials">> &
+  Pick<MizanConfig, "getToken" | "credentials"> = {
   baseUrl: "",
   mount: "/api/mizan/",
   fetch: (...args) => fetch(...args),
@@ -112,7 +119,24 @@ export function configure(options: MizanConfig): void {
     mount: options.mount ?? "/api/mizan/",
     fetch: options.fetch ?? ((...args) => fetch(...args)),
     getToken: options.getToken,
+    credentials: options.credentials,
   };
+  csrfToken = null;
+}
+
+/** The CSRF token of the cookie session, fetched from `session/` when first needed. */
+let csrfToken: Promise<string | null> | null = null;
+
+function usesCookies(): boolean {
+  return config.credentials !== undefined && config.credentials !== "omit";
+}
+
+async function currentCsrfToken(): Promise<string | null> {
+  csrfToken ??= send("GET", "session/").then(
+    (session) => (session as { csrfToken?: string | null } | null)?.csrfToken ?? null,
+    () => null,
+  );
+  return csrfToken;
 }
 
 /** JSON.parse that refuses integers a JavaScript number cannot hold exactly. */
@@ -128,8 +152,27 @@ export function parseJson(text: string): unknown {
   return text === "" ? null : JSON.parse(text);
 }
 
+/**
+ * Sends a request; with cookie authentication, an unsafe one carries the CSRF token, fetched
+ * again once if the server refused it (a new session since it was fetched).
+ */
 async function request(method: string, path: string, body?: unknown): Promise<unknown> {
+  if (!usesCookies() || method === "GET") return send(method, path, body);
+  const token = await currentCsrfToken();
+  try {
+    return await send(method, path, body, token);
+  } catch (error) {
+    const csrf = error instanceof MizanError && error.status === 403 &&
+      (error.details as { csrf?: unknown } | null)?.csrf !== undefined;
+    if (!csrf) throw error;
+    csrfToken = null;
+    return send(method, path, body, await currentCsrfToken());
+  }
+}
+
+async function send(method: string, path: string, body?: unknown, csrf?: string | null): Promise<unknown> {
   const headers: Record<string, string> = {};
+  if (csrf) headers["x-csrftoken"] = csrf;
   // FormData sets its own multipart content type (with the boundary).
   if (body !== undefined && !(body instanceof FormData)) headers["content-type"] = "application/json";
   const token = config.getToken ? await config.getToken() : undefined;
@@ -138,6 +181,7 @@ async function request(method: string, path: string, body?: unknown): Promise<un
     method,
     headers,
     body: body === undefined ? undefined : body instanceof FormData ? body : JSON.stringify(body),
+    ...(config.credentials === undefined ? {} : { credentials: config.credentials }),
   });
   const text = await response.text();
   let data: unknown;
