@@ -83,14 +83,16 @@ async fn order(lines: Formset<Line>) -> Result<usize, ApiError> {
 fn app() -> &'static Mizan {
     static APP: std::sync::OnceLock<Mizan> = std::sync::OnceLock::new();
     APP.get_or_init(|| {
-        let mut limits = mizan_core::Limits::default();
-        limits.uploads = UploadLimits {
-            max_body_bytes: 64 * 1024,
-            max_file_bytes: 4096,
-            max_text_bytes: 2048,
-            max_files: 4,
-            max_parts: 8,
-            max_file_name_bytes: 32,
+        let limits = mizan_core::Limits {
+            uploads: UploadLimits {
+                max_body_bytes: 64 * 1024,
+                max_file_bytes: 4096,
+                max_text_bytes: 2048,
+                max_files: 4,
+                max_parts: 8,
+                max_file_name_bytes: 32,
+            },
+            ..mizan_core::Limits::default()
         };
         Mizan::builder()
             .register::<sizes>()
