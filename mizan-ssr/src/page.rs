@@ -180,20 +180,34 @@ pub fn props_island<P: Serialize + ?Sized>(props: &P) -> Result<String, serde_js
 }
 
 fn escape_json_for_script_into(out: &mut String, json: &str) {
-    let mut rest = json;
-    while let Some(at) = rest.find(['<', '>', '&', '\u{2028}', '\u{2029}']) {
-        out.push_str(&rest[..at]);
-        let c = rest[at..].chars().next().unwrap_or_default();
-        out.push_str(match c {
-            '<' => "\\u003c",
-            '>' => "\\u003e",
-            '&' => "\\u0026",
-            '\u{2028}' => "\\u2028",
-            _ => "\\u2029",
-        });
-        rest = &rest[at + c.len_utf8()..];
+    let bytes = json.as_bytes();
+    let (mut copied, mut at) = (0, 0);
+    while at < bytes.len() {
+        // U+2028 and U+2029 are E2 80 A8 and E2 80 A9 in UTF-8.
+        let escape = match bytes[at] {
+            b'<' => Some(("\\u003c", 1)),
+            b'>' => Some(("\\u003e", 1)),
+            b'&' => Some(("\\u0026", 1)),
+            0xE2 if bytes.get(at + 1) == Some(&0x80) => match bytes.get(at + 2) {
+                Some(0xA8) => Some(("\\u2028", 3)),
+                Some(0xA9) => Some(("\\u2029", 3)),
+                _ => None,
+            },
+            _ => None,
+        };
+        match escape {
+            Some((text, len)) => {
+                // `at` starts a character (ASCII or a lead byte), so both slices are on
+                // character boundaries.
+                out.push_str(&json[copied..at]);
+                out.push_str(text);
+                at += len;
+                copied = at;
+            }
+            None => at += 1,
+        }
     }
-    out.push_str(rest);
+    out.push_str(&json[copied..]);
 }
 
 fn escape_html_into(out: &mut String, text: &str) {
@@ -232,6 +246,7 @@ mod tests {
             "comment": "<!-- <script>",
             "upper": "</SCRIPT >",
             "separators": "a\u{2028}b\u{2029}c",
+            "neighbours": "\u{2027}\u{202a}€ (E2 80 A7, E2 80 AA, E2 82 AC stay as they are)",
             "amp": "&lt; & >",
             "nested": { "list": ["<", ">", "&"] }
         })
@@ -253,6 +268,7 @@ mod tests {
             assert_eq!(page.matches("<script type=\"application/json\"").count(), 1);
             let parsed: Value = serde_json::from_str(text).unwrap();
             assert_eq!(parsed, props);
+            assert!(text.contains("\u{2027}\u{202a}€"));
         }
     }
 

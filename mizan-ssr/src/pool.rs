@@ -491,7 +491,7 @@ async fn run_slot(
             _ = stopped(&mut stop, Stop::Graceful) => return,
             () = tokio::time::sleep(delay) => {}
         }
-        delay = (delay * 2).min(config.backoff_max);
+        delay = delay.saturating_mul(2).min(config.backoff_max);
     }
 }
 
@@ -499,7 +499,10 @@ async fn run_slot(
 async fn serve(shared: &Shared, worker: &mut Worker, stop: &mut watch::Receiver<Stop>) -> End {
     let config = &shared.config;
     loop {
-        let idle_since = Instant::now();
+        // Any interval is accepted; one too long to add means "never".
+        let ping_at = Instant::now()
+            .checked_add(config.ping_interval)
+            .unwrap_or_else(|| Instant::now() + Duration::from_secs(100 * 365 * 86_400));
         let job = loop {
             tokio::select! {
                 biased;
@@ -513,7 +516,7 @@ async fn serve(shared: &Shared, worker: &mut Worker, stop: &mut watch::Receiver<
                     Some(job) => break Some(job),
                     None => return End::Stop(Stop::Kill),
                 },
-                () = tokio::time::sleep_until(idle_since + config.ping_interval) => {
+                () = tokio::time::sleep_until(ping_at) => {
                     if let Err(reason) = worker.ping(config.ping_timeout).await {
                         return End::Replace(format!("health check failed: {reason}"));
                     }

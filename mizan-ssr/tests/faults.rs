@@ -453,3 +453,30 @@ async fn shutdown_finishes_the_render_in_flight_then_stops_every_worker() {
     std::fs::remove_file(&release).unwrap();
     std::fs::remove_file(&started).unwrap();
 }
+
+#[tokio::test]
+async fn extreme_settings_are_accepted() {
+    let pool = start(
+        pool("normal")
+            .with_workers(0) // means 1
+            .with_queue_bound(0)
+            .with_max_line_bytes(0) // means 64 bytes
+            .with_render_timeout(Duration::MAX)
+            .with_queue_timeout(Duration::MAX)
+            .with_ready_timeout(Duration::MAX)
+            .with_health_check(Duration::MAX, Duration::MAX)
+            .with_restart_backoff(Duration::MAX, Duration::ZERO),
+    )
+    .await;
+    assert_eq!(
+        render(&pool, "echo", json!({ "text": "fine" })).await,
+        "fine"
+    );
+    match pool
+        .render("echo", &json!({ "text": "x".repeat(100) }))
+        .await
+    {
+        Err(SsrError::Protocol(_)) => {}
+        other => panic!("a reply over 64 bytes: expected Protocol, got {other:?}"),
+    }
+}
