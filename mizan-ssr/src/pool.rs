@@ -144,8 +144,8 @@ impl SsrPoolBuilder {
     }
 
     /// The delay before restarting a worker that crashed or failed to start: `min` at first,
-    /// doubling on each failure in a row up to `max`, back to `min` once a worker has answered
-    /// a render.
+    /// doubling on each failure in a row up to `max`, back to `min` after a worker that had
+    /// answered a render or a health-check ping.
     pub fn with_restart_backoff(mut self, min: Duration, max: Duration) -> Self {
         self.config.backoff_min = min;
         self.config.backoff_max = max.max(min);
@@ -190,7 +190,7 @@ impl SsrPoolBuilder {
                 shared,
                 jobs: jobs_tx,
                 stop: stop_tx,
-                tasks: Mutex::new(tasks),
+                tasks: tokio::sync::Mutex::new(tasks),
                 runtime: tokio::runtime::Handle::current(),
             }),
         };
@@ -226,7 +226,7 @@ struct PoolInner {
     shared: Arc<Shared>,
     jobs: mpsc::UnboundedSender<Job>,
     stop: watch::Sender<Stop>,
-    tasks: Mutex<Vec<JoinHandle<()>>>,
+    tasks: tokio::sync::Mutex<Vec<JoinHandle<()>>>,
     runtime: tokio::runtime::Handle,
 }
 
@@ -421,13 +421,9 @@ impl SsrPool {
             queue.close();
             while queue.try_recv().is_ok() {}
         }
-        let tasks = self
-            .inner
-            .tasks
-            .lock()
-            .map(|mut tasks| std::mem::take(&mut *tasks))
-            .unwrap_or_default();
-        for task in tasks {
+        // Held while waiting, so a second `shutdown` returns only once the first is done.
+        let mut tasks = self.inner.tasks.lock().await;
+        for task in tasks.drain(..) {
             let _ = task.await;
         }
     }
@@ -479,7 +475,7 @@ async fn run_slot(
                         let pid = worker.pid();
                         let status = worker.kill().await;
                         tracing::warn!(slot, pid, ?status, %reason, retry_in = ?delay, "replacing an SSR worker");
-                        if worker.answered {
+                        if worker.proved_healthy {
                             delay = config.backoff_min;
                         }
                     }

@@ -87,8 +87,9 @@ pub(crate) struct Worker {
     counters: Arc<Counters>,
     max_line_bytes: usize,
     next_id: u64,
-    /// Whether it answered a render (with HTML or a render error): a sign of health.
-    pub(crate) answered: bool,
+    /// Whether it answered a render (with HTML or a render error) or a ping: a worker that
+    /// fails after that is not in a crash loop.
+    pub(crate) proved_healthy: bool,
 }
 
 impl Worker {
@@ -138,7 +139,7 @@ impl Worker {
             counters: counters.clone(),
             max_line_bytes: config.max_line_bytes,
             next_id: 1,
-            answered: false,
+            proved_healthy: false,
         };
         let handshake = tokio::select! {
             biased;
@@ -199,10 +200,10 @@ impl Worker {
             Err(_) => Err(SsrError::Timeout(timeout)),
             Ok(Ok(reply)) => {
                 if let Some(html) = reply.html {
-                    self.answered = true;
+                    self.proved_healthy = true;
                     Ok(Html::from_trusted(html))
                 } else if let Some(error) = reply.error {
-                    self.answered = true;
+                    self.proved_healthy = true;
                     Err(SsrError::Render(match error {
                         serde_json::Value::String(message) => message,
                         other => other.to_string(),
@@ -234,7 +235,10 @@ impl Worker {
         };
         match tokio::time::timeout(timeout, self.exchange(&request)).await {
             Err(_) => Err(format!("no pong within {timeout:?}")),
-            Ok(Ok(reply)) if reply.pong == Some(true) => Ok(()),
+            Ok(Ok(reply)) if reply.pong == Some(true) => {
+                self.proved_healthy = true;
+                Ok(())
+            }
             Ok(Ok(_)) => Err("the reply to a ping is not a pong".to_owned()),
             Ok(Err(Fault::Gone)) => Err("the worker exited".to_owned()),
             Ok(Err(Fault::TooLong)) => Err("a line over the bound".to_owned()),
