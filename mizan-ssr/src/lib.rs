@@ -141,7 +141,9 @@
 //! ```
 //!
 //! - A stdout line that is not the reply awaited (console output, malformed JSON, an unknown,
-//!   late or duplicate id) is logged at `debug` and discarded; it never corrupts a reply.
+//!   late or duplicate id) is logged at `debug` and discarded; it never corrupts a reply. A reply
+//!   written after stray output that did not end its line (`loading…{"id":3,…}`) is still found,
+//!   provided the reply object starts with its `"id"` key, as `JSON.stringify` writes it.
 //! - Lines are bounded ([`with_max_line_bytes`](SsrPoolBuilder::with_max_line_bytes)); a longer
 //!   line is skipped without being buffered.
 //! - Stderr is free-form; each line is forwarded to `tracing` (target `mizan_ssr::worker`, level
