@@ -25,14 +25,17 @@ fi
 redis-server --version
 command -v python3 >/dev/null || { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y python3 python3-venv; }
 
-step "tests (unit, doc, compile-fail, HTTP conformance over loopback, cache backends)"
-cargo test --workspace --all-features
-
-step "node and npm (the TypeScript client test)"
+step "node and npm (the SSR workers, the TypeScript client test)"
 if ! command -v npm >/dev/null; then
     apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y nodejs npm
 fi
 node --version
+
+step "the SSR worker's npm dependencies, from its lockfile"
+(cd mizan-ssr/worker && npm ci --no-audit --no-fund)
+
+step "tests (unit, doc, compile-fail, HTTP conformance over loopback, cache backends, SSR faults)"
+cargo test --workspace --all-features
 
 step "token interop: PyJWT against the running demo"
 ./scripts/interop.sh
