@@ -16,6 +16,7 @@ use mizan::{
     async_trait, client, ApiError, AuthError, Csrf, Identity, IdentitySource, MizanBuilder,
     Request, Upload, UploadLimits,
 };
+use mizan_ssr::{PageShell, SsrPool};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -675,36 +676,49 @@ pub(crate) async fn place_order(
 
 // ---- View paths ----
 
-fn escape_html(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
-
-/// The profile page (HTML).
+/// The profile page (HTML): server-rendered through the SSR pool when the app has one, else the
+/// page shell with the props island for the client to render.
 #[client(context = "user", route = "/profile/{user_id}/")]
 pub(crate) async fn profile_page(
     req: &Request,
     user_id: i64,
 ) -> Result<mizan::http::Response<String>, ApiError> {
     let p = profile(&*store(req)?, user_id)?;
-    // A cookie-authenticated browser posts the form with its CSRF token.
-    let csrf = req
-        .csrf_token()
-        .map(|token| format!("<input type=hidden name=csrfmiddlewaretoken value=\"{token}\">"))
-        .unwrap_or_default();
-    let html = format!(
-        "<!doctype html><title>{name}</title><h1>{name}</h1><p>{email}</p>\
-         <form method=post action=\"/profile/{id}/update/\">{csrf}<input name=name><button>Rename</button></form>",
-        name = escape_html(&p.name),
-        email = escape_html(&p.email),
-        id = p.id
-    );
+    // The props of the `ProfilePage` component; a cookie-authenticated browser posts the form
+    // with its CSRF token.
+    let props = PageProps {
+        id: p.id,
+        name: p.name,
+        email: p.email,
+        csrf: req.csrf_token(),
+    };
+    let html = match req.state::<SsrPool>() {
+        Ok(pool) => pool
+            .render("ProfilePage", &props)
+            .await
+            .inspect_err(
+                |err| tracing::warn!(%err, "SSR failed; the page falls back to the client"),
+            )
+            .ok(),
+        Err(_) => None, // SSR is off: the shell and the props island
+    };
+    let page = PageShell::new(format!("{}'s profile", props.name))
+        .render(html.as_ref(), &props)
+        .map_err(ApiError::internal)?;
     Ok(mizan::http::Response::builder()
         .header(header::CONTENT_TYPE, "text/html; charset=utf-8")
-        .body(html)
+        .body(page)
         .expect("valid response"))
+}
+
+/// What the profile page's component renders from.
+#[derive(Serialize)]
+pub(crate) struct PageProps {
+    id: i64,
+    name: String,
+    email: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    csrf: Option<String>,
 }
 
 /// The profile form's target: renames, then redirects to the profile page (303).

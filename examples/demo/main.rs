@@ -44,6 +44,23 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         ),
         Err(_) => (builder.with_cache(mizan::MemoryCache::new()), "memory"),
     };
+    // SSR: the profile page renders through a pool of Node workers when Node is here and
+    // MIZAN_SSR is not `off`; otherwise (or if the pool cannot start) the client renders it.
+    let ssr = std::env::var("MIZAN_SSR").as_deref() != Ok("off");
+    let builder = if ssr && !exporting {
+        match start_ssr().await {
+            Ok(pool) => {
+                println!("SSR: the profile page renders through 2 Node workers");
+                builder.with_state(pool)
+            }
+            Err(err) => {
+                println!("SSR off ({err}): pages fall back to client rendering");
+                builder
+            }
+        }
+    } else {
+        builder
+    };
     let app = builder.build()?;
 
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -86,4 +103,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         _ = tokio::signal::ctrl_c() => println!("shutting down"),
     }
     Ok(())
+}
+
+/// The pool of the demo's SSR workers: the example components shipped with `mizan-ssr`, their
+/// npm dependencies installed from the lockfile on first use.
+async fn start_ssr() -> Result<mizan_ssr::SsrPool, Box<dyn std::error::Error>> {
+    let dir = mizan_ssr::worker_dir();
+    mizan_ssr::ensure_node_modules(&dir).await?;
+    let pool = mizan_ssr::SsrPool::builder(dir.join("example/server.mjs"))
+        .with_workers(2)
+        .build()
+        .await?;
+    Ok(pool)
 }

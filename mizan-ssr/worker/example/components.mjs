@@ -3,8 +3,11 @@
 // component of the benchmark.
 import { createElement as h, useState } from 'react';
 
-/** A user's profile with a rename form that also works without JavaScript (a plain POST). */
-export function ProfilePage({ id, name, email }) {
+/**
+ * A user's profile with a rename form that also works without JavaScript (a plain POST); a
+ * cookie session's CSRF token (`csrf`) travels in the form's hidden field.
+ */
+export function ProfilePage({ id, name, email, csrf }) {
   const [draft, setDraft] = useState(name);
   return h(
     'main',
@@ -14,6 +17,7 @@ export function ProfilePage({ id, name, email }) {
     h(
       'form',
       { method: 'post', action: `/profile/${id}/update/` },
+      csrf ? h('input', { type: 'hidden', name: 'csrfmiddlewaretoken', value: csrf }) : null,
       h('input', { name: 'name', value: draft, onChange: (event) => setDraft(event.target.value) }),
       h('button', null, 'Rename'),
     ),
