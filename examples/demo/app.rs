@@ -47,7 +47,7 @@ struct User {
 }
 
 impl Store {
-    /// The seeded store of SPEC 11.
+    /// The seeded store: alice (staff), bob, root (superuser), their orders, the catalog, notes.
     pub(crate) fn seeded() -> Self {
         let user = |id, username: &'static str, email: &str, staff, superuser| User {
             id,

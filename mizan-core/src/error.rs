@@ -366,9 +366,9 @@ pub enum BuildError {
     Form {
         /// The submit function.
         function: String,
-        /// Why the form was refused.
+        /// Why the form was refused (a `form::FormError`).
         #[source]
-        source: crate::form::FormError,
+        source: BoxError,
     },
     /// Two functions submit forms of the same name.
     #[error("form {0:?} is declared by two functions; form names must be unique")]

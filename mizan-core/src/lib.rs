@@ -88,7 +88,7 @@ pub mod testing;
 pub mod transport;
 pub mod upload;
 
-pub use app::{Limits, Mizan, MizanBuilder, DEFAULT_MOUNT, USER_PARAMS};
+pub use app::{Limits, Mizan, MizanBuilder, DEFAULT_MOUNT};
 pub use auth::{Auth, Predicate};
 pub use cache::{derive_cache_key, param_string, CacheBackend, MemoryCache};
 pub use clock::{Clock, SystemClock};
@@ -97,6 +97,7 @@ pub use dispatch::{Dispatcher, Routes};
 pub use error::{ApiError, AuthError, BoxError, BuildError, CacheError, Error, ErrorCode};
 pub use identity::{AnonymousIdentity, Identity, IdentitySource};
 pub use invalidation::{InvalidateHeaderError, Target, INVALIDATE_HEADER};
+pub use manifest::USER_PARAMS;
 pub use registry::{
     Args, CacheHint, ClientFunction, Function, FunctionBuilder, IntoData, IntoView, Param,
 };
@@ -105,7 +106,8 @@ pub use secret::Secret;
 pub use transport::{CallOutcome, HttpTransport, IpcTransport, Transport};
 pub use upload::{BodyStream, Upload, UploadLimits};
 
-/// Marks an async function as a Mizan function; see the crate docs and SPEC section 4.
+/// Marks an async function as a Mizan function: its options and the function shapes it takes
+/// are listed in the `mizan-macros` crate docs, and the crate docs above show it at work.
 pub use mizan_macros::client;
 
 pub use async_trait::async_trait;

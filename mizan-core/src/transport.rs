@@ -7,13 +7,16 @@
 //! - [`IpcTransport`]: one JSON envelope (Tauri-style IPC): invalidation rides in the body only,
 //!   there is no header channel.
 
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+
 use bytes::Bytes;
-use http::header::HeaderValue;
-use serde::Serialize;
+use http::header::{HeaderValue, CONTENT_TYPE};
+use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
+use serde_json::{Map, Value};
 
 use crate::app::Mizan;
-use crate::dispatch::{json_response, parse_envelope};
 use crate::error::ApiError;
 use crate::identity::Identity;
 use crate::invalidation::{header_value, Target, INVALIDATE_HEADER};
@@ -154,5 +157,144 @@ impl Mizan {
             Err(err) => Err(err),
         };
         transport.encode(outcome)
+    }
+}
+
+pub(crate) fn json_response(body: Bytes) -> http::Response<Bytes> {
+    let mut response = http::Response::new(body);
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
+}
+
+/// Rejects JSON nested deeper than `max` before it is parsed.
+pub(crate) fn check_depth(bytes: &[u8], max: usize) -> Result<(), ApiError> {
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    for &byte in bytes {
+        if in_string {
+            match byte {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match byte {
+            b'"' => in_string = true,
+            b'{' | b'[' => {
+                depth += 1;
+                if depth > max {
+                    return Err(ApiError::bad_request(format!(
+                        "JSON nested deeper than {max} levels"
+                    )));
+                }
+            }
+            b'}' | b']' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// A call envelope, borrowed from the body: the function's name and each argument's raw JSON.
+pub(crate) struct Envelope<'a> {
+    pub(crate) function: Cow<'a, str>,
+    pub(crate) args: BTreeMap<Cow<'a, str>, &'a RawValue>,
+}
+
+/// Parses a call envelope `{"fn": "name", "args": {...}}` (limits checked first). Arguments stay
+/// raw JSON until each is deserialized straight into its declared type.
+pub(crate) fn parse_envelope(body: &[u8], max_depth: usize) -> Result<Envelope<'_>, ApiError> {
+    #[derive(Deserialize)]
+    struct Fields<'a> {
+        #[serde(rename = "fn", borrow, default)]
+        function: Option<&'a RawValue>,
+        #[serde(borrow, default)]
+        args: Option<&'a RawValue>,
+    }
+    #[derive(Deserialize)]
+    struct Args<'a>(#[serde(borrow)] BTreeMap<Cow<'a, str>, &'a RawValue>);
+
+    check_depth(body, max_depth)?;
+    let malformed = |e: serde_json::Error| ApiError::bad_request(format!("malformed JSON: {e}"));
+    let is_object = |text: &str| text.trim_start().starts_with('{');
+    let field = |name: &str, problem: &str| {
+        invalid_args(
+            "invalid call envelope".to_owned(),
+            Map::from_iter([(name.to_owned(), Value::from(problem))]),
+        )
+    };
+    let text = std::str::from_utf8(body)
+        .map_err(|_| ApiError::bad_request("malformed JSON: not UTF-8"))?;
+    if !is_object(text) {
+        serde_json::from_str::<&RawValue>(text).map_err(malformed)?;
+        return Err(ApiError::bad_request("the call body must be a JSON object"));
+    }
+    let fields: Fields<'_> = serde_json::from_str(text).map_err(malformed)?;
+    let function = match fields.function {
+        None => return Err(field("fn", "missing")),
+        Some(raw) => match serde_json::from_str::<&str>(raw.get()) {
+            Ok(name) => Cow::Borrowed(name),
+            // A name with escapes cannot be borrowed.
+            Err(_) => Cow::Owned(
+                serde_json::from_str::<String>(raw.get())
+                    .map_err(|_| field("fn", "must be a string"))?,
+            ),
+        },
+    };
+    let args = match fields.args {
+        None => BTreeMap::new(),
+        Some(raw) if is_object(raw.get()) => {
+            serde_json::from_str::<Args<'_>>(raw.get())
+                .map_err(malformed)?
+                .0
+        }
+        Some(_) => return Err(field("args", "must be an object")),
+    };
+    Ok(Envelope { function, args })
+}
+
+/// A 400 `bad_request` whose `details.fields` names each bad argument.
+pub(crate) fn invalid_args(message: String, fields: Map<String, Value>) -> ApiError {
+    ApiError::bad_request(message).with_details(serde_json::json!({ "fields": fields }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn depth_is_counted_outside_strings_only() {
+        assert!(check_depth(br#"{"a":[[1]]}"#, 3).is_ok());
+        assert!(check_depth(br#"{"a":[[[1]]]}"#, 3).is_err());
+        assert!(check_depth(br#"{"a":"[[[[[[\"[["}"#, 1).is_ok());
+    }
+
+    #[test]
+    fn envelopes_name_the_bad_field() {
+        let err = |body: &str| match parse_envelope(body.as_bytes(), 32) {
+            Ok(_) => panic!("{body} parsed"),
+            Err(err) => err,
+        };
+        assert!(err("{").message().starts_with("malformed JSON"));
+        assert_eq!(err("[]").message(), "the call body must be a JSON object");
+        assert_eq!(err("{}").details().unwrap()["fields"]["fn"], "missing");
+        assert_eq!(
+            err(r#"{"fn": 1}"#).details().unwrap()["fields"]["fn"],
+            "must be a string"
+        );
+        assert_eq!(
+            err(r#"{"fn": "f", "args": []}"#).details().unwrap()["fields"]["args"],
+            "must be an object"
+        );
+        let envelope = parse_envelope(br#"{"fn": "f"}"#, 32).unwrap();
+        let (name, args) = (envelope.function, envelope.args);
+        assert_eq!((name.as_ref(), args.len()), ("f", 0));
+        let escaped =
+            parse_envelope(br#"{"fn": "e\u0063ho", "args": {"a": [1, {"b": 2}]}}"#, 32).unwrap();
+        assert_eq!(escaped.function, "echo");
+        assert_eq!(escaped.args["a"].get(), r#"[1, {"b": 2}]"#);
     }
 }

@@ -1,4 +1,5 @@
-//! Cache key derivation: the cross-language contract of SPEC 7.1.
+//! Cache key derivation: a contract across languages (any implementation derives the same key
+//! from the same context, params, revision and user).
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;

@@ -8,6 +8,9 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::{Extensions, Method};
 
+mod describe;
+mod manifest;
+
 use crate::auth::{Jwt, JwtIdentity, Mwt};
 use crate::cache::origin::OriginCache;
 use crate::cache::CacheBackend;
@@ -18,15 +21,13 @@ use crate::form::FormSpec;
 use crate::identity::{AnonymousIdentity, IdentitySource};
 use crate::invalidation::PlannedTarget;
 use crate::ir::{typescript, Ir};
+use crate::manifest::USER_PARAMS;
 use crate::registry::{is_valid_name, CacheHint, ClientFunction, FormKind, Function};
 use crate::secret::Secret;
 use crate::upload::UploadLimits;
 
 /// The default mount point.
 pub const DEFAULT_MOUNT: &str = "/api/mizan/";
-
-/// Parameter names whose presence makes a context user-scoped (and `dynamic_cached`).
-pub const USER_PARAMS: [&str; 4] = ["user_id", "user", "owner_id", "account_id"];
 
 /// The limits enforced before any work is done on a request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -103,7 +104,8 @@ impl Mizan {
         self.inner.cache.is_some()
     }
 
-    /// The edge manifest (SPEC 8) as JSON bytes, as `GET manifest/` serves it.
+    /// The edge manifest (see [`manifest`](crate::manifest)) as JSON bytes, as `GET manifest/`
+    /// serves it.
     pub fn manifest(&self) -> Bytes {
         self.inner.manifest.clone()
     }
@@ -320,8 +322,8 @@ impl MizanBuilder {
                 None
             }
         };
-        let manifest = crate::manifest::render(&registry, &self.mount);
-        let ir = crate::ir::build(&registry);
+        let manifest = manifest::render(&registry, &self.mount);
+        let ir = describe::build(&registry);
         let schema = Bytes::from(crate::ir::to_kdl(&ir));
         let identity: Arc<dyn IdentitySource> = match (self.identity, &self.jwt) {
             (Some(identity), _) => identity,
@@ -553,7 +555,7 @@ fn build_form(function: &Function) -> Result<Option<Arc<FormSpec>>, BuildError> 
     }
     let spec = (form.make)(form.name.clone()).map_err(|source| BuildError::Form {
         function: function.name().to_owned(),
-        source,
+        source: Box::new(source),
     })?;
     Ok(Some(Arc::new(spec)))
 }
