@@ -24,3 +24,11 @@ start_demo() {
     cat "target/demo-$port.log" >&2
     return 1
 }
+
+# `npm ci` in directory $1 unless its node_modules already matches its package-lock.json (npm
+# writes node_modules/.package-lock.json last, so a newer lockfile means a changed one).
+npm_ci() {
+    if [ ! "$1/node_modules/.package-lock.json" -nt "$1/package-lock.json" ]; then
+        (cd "$1" && npm ci --no-audit --no-fund --loglevel=error)
+    fi
+}
