@@ -66,10 +66,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                     "--react" => bindings.with_react(true),
                     "--vue" => bindings.with_vue(true),
                     "--svelte" => bindings.with_svelte(true),
-                    other => return Err(format!(
-                        "export-ts: unknown flag {other:?} (expected --react, --vue or --svelte)"
-                    )
-                    .into()),
+                    other => {
+                        let expected = "expected --react, --vue or --svelte";
+                        return Err(
+                            format!("export-ts: unknown flag {other:?} ({expected})").into()
+                        );
+                    }
                 };
             }
             let dir = std::path::Path::new(dir);

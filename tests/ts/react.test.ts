@@ -4,6 +4,7 @@
 // hooks in a browser (fetching, refetching after calls, StrictMode) are driven in Chromium by
 // browser.test.ts.
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
 import { beforeEach, describe, it } from "node:test";
 import { createElement } from "react";
 import { renderToString } from "react-dom/server";
@@ -46,4 +47,21 @@ describe("React hooks", () => {
     await settle();
     assert.deepEqual(server.requests, []);
   });
+});
+
+describe("the documented components", () => {
+  // examples/web/src/snippets/*.tsx hold them verbatim, under the type check of the web build.
+  for (const [doc, snippet] of [
+    ["README.md", "readme.tsx"],
+    ["docs/FRONTEND.md", "frontend.tsx"],
+  ] as const) {
+    it(`${doc} shows examples/web/src/snippets/${snippet}`, () => {
+      const text = readFileSync(`../../${doc}`, "utf8");
+      const blocks = [...text.matchAll(/```tsx\n([\s\S]*?)```/g)].map((match) => match[1]);
+      const code = readFileSync(`../../examples/web/src/snippets/${snippet}`, "utf8")
+        .replace(/^(\/\/.*\n)+/, "") // the leading comment
+        .replaceAll('"../api', '"./api'); // the documents import from ./api
+      assert.ok(blocks.includes(code), `${doc} has no tsx block equal to the snippet:\n${code}`);
+    });
+  }
 });
