@@ -13,7 +13,9 @@ if [ ! -x /usr/bin/chromium ]; then
 fi
 
 npm_ci examples/web
-(cd examples/web && npm run --silent build)
+# A development build: React's StrictMode then mounts every component twice (the store must still
+# send one request per instance), and React reports its warnings as console errors.
+(cd examples/web && NODE_ENV=development npm run --silent build)
 
 rm -rf target/ts-client
 cargo run --quiet --example demo -- export-ts target/ts-client --react --vue --svelte
