@@ -9,7 +9,7 @@
 //!   `params` are objects keyed by the wire names);
 //! - `runtime.ts`: `configure({ baseUrl, getToken })`, `MizanError`, and invalidation handling
 //!   (a mutation's `invalidate` list refetches exactly the matching subscriptions);
-//! - `store.ts`: `MizanStore`, the framework-agnostic cache the bindings read (below);
+//! - `store.ts`: `MizanStore`, the framework-agnostic cache the bindings read (see [`Bindings`]);
 //! - `queries.ts`: `xxxQueryOptions(params)` and `xxxMutationOptions()`, plain option objects for
 //!   TanStack Query users;
 //! - `index.ts`: re-exports all of it;

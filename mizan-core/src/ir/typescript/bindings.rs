@@ -1,27 +1,5 @@
 //! The second stage of the TypeScript generator: a framework-agnostic store and, on request,
-//! React, Vue and Svelte bindings over it.
-//!
-//! Every client gets `store.ts` (the [`MizanStore`](#the-store) cache) and `queries.ts`
-//! (`xxxQueryOptions(params)` and `xxxMutationOptions()`, plain objects for TanStack Query
-//! users). [`Bindings`] chooses the framework files, which import their framework as a peer:
-//!
-//! | file | imports | per context `user` | per context function `user_profile` | per mutation or standalone function `update_profile` |
-//! |---|---|---|---|---|
-//! | `react.ts` | `react` | `useUser(params)` | `useUserProfile(params)` | `useUpdateProfile()` |
-//! | `vue.ts` | `vue` | `useUser(params)` (refs) | `useUserProfile(params)` | `useUpdateProfile()` |
-//! | `svelte.ts` | `svelte/store` | `createUserQuery(params)` | `createUserProfileQuery(params)` | `createUpdateProfileMutation()` |
-//!
-//! A name already taken (a context and a function of the same name, or a reserved name such as
-//! `useMizan`) falls back to a longer one: `use{Context}{Function}` for a function of a context,
-//! `use{Function}Mutation` for a call, `use{Context}Query` (then `use{Context}Context`) for a
-//! context.
-//!
-//! # The store
-//! Caches bundles by context and canonical params (sorted names, string values), sends one
-//! request per instance at a time, counts observers and drops an instance nobody observes after a
-//! grace period, keeps data while refetching, refetches the observed instances that an
-//! invalidation (or a resync) marks stale, and gives immutable snapshots that change identity
-//! only when something changed.
+//! React, Vue and Svelte bindings over it (documented on [`Bindings`]).
 
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
@@ -36,7 +14,27 @@ const SVELTE: &str = include_str!("../svelte.ts");
 
 /// Which framework bindings to generate besides the client, the store and the TanStack Query
 /// options (those are always generated). Each framework file imports its framework (`react`,
-/// `vue`, `svelte/store`), so ask only for the ones the app uses.
+/// `vue`, `svelte/store`) as a peer, so ask only for the ones the app uses.
+///
+/// | file | per context `user` | per context function `user_profile` | per call `update_profile` |
+/// |---|---|---|---|
+/// | `react.ts` | `useUser(params)` | `useUserProfile(params)` | `useUpdateProfile()` |
+/// | `vue.ts` | `useUser(params)` (refs) | `useUserProfile(params)` | `useUpdateProfile()` |
+/// | `svelte.ts` | `createUserQuery(params)` | `createUserProfileQuery(params)` | `createUpdateProfileMutation()` |
+/// | `queries.ts` (always) | `userQueryOptions(params)` | — | `updateProfileMutationOptions()` |
+///
+/// `react.ts` also has `<MizanProvider>` and `useMizan()`; `vue.ts` has `createMizan()`,
+/// `provideMizan()` and `useMizan()`. A name already taken (a context and a function of the same
+/// name, or a name of the bindings themselves such as `useMizan`) falls back to a longer one:
+/// `use{Context}{Function}` for a function of a context, `use{Function}Mutation` for a call,
+/// `use{Context}Query` (then `use{Context}Context`) for a context.
+///
+/// Every binding reads a `MizanStore` (`store.ts`, always generated). It caches bundles by
+/// context and canonical params (sorted names, string values), sends one request per instance at
+/// a time, counts observers and drops an instance nobody observes after a grace period, keeps
+/// data while refetching, refetches the observed instances that a call's invalidation (or a
+/// resync) marks stale, takes initial data for hydration, and gives immutable snapshots that
+/// change identity only when something changed.
 ///
 /// ```
 /// use mizan_core::ir::typescript::Bindings;
