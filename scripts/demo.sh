@@ -9,7 +9,8 @@ start_demo() {
     export JWT_PRIVATE_KEY="peer-jwt-secret-$(date +%s%N)-0123456789"
     export MIZAN_CACHE_SECRET="peer-cache-secret-$(date +%s%N)-0123456789"
     export MIZAN_MWT_SECRET="peer-mwt-secret-$(date +%s%N)-0123456789"
-    MIZAN_ADDR="127.0.0.1:$port" ./target/debug/examples/demo >"target/demo-$port.log" 2>&1 &
+    mkdir -p target
+    MIZAN_ADDR="127.0.0.1:$port" "${CARGO_TARGET_DIR:-target}/debug/examples/demo" >"target/demo-$port.log" 2>&1 &
     DEMO_PID=$!
     trap 'kill $DEMO_PID 2>/dev/null; wait $DEMO_PID 2>/dev/null || true' EXIT
     DEMO_URL="http://127.0.0.1:$port"
@@ -22,4 +23,12 @@ start_demo() {
     echo "the demo did not start; its log:" >&2
     cat "target/demo-$port.log" >&2
     return 1
+}
+
+# `npm ci` in directory $1 unless its node_modules already matches its package-lock.json (npm
+# writes node_modules/.package-lock.json last, so a newer lockfile means a changed one).
+npm_ci() {
+    if [ ! "$1/node_modules/.package-lock.json" -nt "$1/package-lock.json" ]; then
+        (cd "$1" && npm ci --no-audit --no-fund --loglevel=error)
+    fi
 }

@@ -42,3 +42,6 @@ step "token interop: PyJWT against the running demo"
 
 step "the generated TypeScript client: tsc --strict, then node against the running demo"
 ./scripts/ts-e2e.sh
+
+step "the React bindings in Chromium: the example web app against the running demo"
+./scripts/browser-e2e.sh

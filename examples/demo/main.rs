@@ -5,6 +5,7 @@
 //! MIZAN_ADAPTER=tower MIZAN_ADDR=127.0.0.1:9000 cargo run --example demo
 //! cargo run --example demo -- export-ir            # the KDL IR on stdout
 //! cargo run --example demo -- export-ts web/api    # the typed TypeScript client
+//! cargo run --example demo -- export-ts web/api --react --vue --svelte   # plus framework bindings
 //! ```
 //!
 //! Environment: `MIZAN_ADDR` (default `127.0.0.1:8000`), `MIZAN_ADAPTER` (`axum` default, `actix`,
@@ -75,10 +76,24 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             print!("{}", String::from_utf8_lossy(&app.schema()));
             return Ok(());
         }
-        ["export-ts", dir] => {
+        ["export-ts", dir, flags @ ..] => {
+            let mut bindings = mizan::ir::typescript::Bindings::new();
+            for flag in flags {
+                bindings = match *flag {
+                    "--react" => bindings.with_react(true),
+                    "--vue" => bindings.with_vue(true),
+                    "--svelte" => bindings.with_svelte(true),
+                    other => {
+                        let expected = "expected --react, --vue or --svelte";
+                        return Err(
+                            format!("export-ts: unknown flag {other:?} ({expected})").into()
+                        );
+                    }
+                };
+            }
             let dir = std::path::Path::new(dir);
             std::fs::create_dir_all(dir)?;
-            for file in app.typescript_client() {
+            for file in mizan::ir::typescript::generate_with(app.ir(), bindings) {
                 std::fs::write(dir.join(file.name), file.contents)?;
             }
             println!(
@@ -87,7 +102,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             );
             return Ok(());
         }
-        _ => return Err("usage: demo [export-ir | export-ts <dir>]".into()),
+        _ => {
+            return Err(
+                "usage: demo [export-ir | export-ts <dir> [--react] [--vue] [--svelte]]".into(),
+            )
+        }
     }
 
     let listener = tokio::net::TcpListener::bind(&addr).await?;

@@ -325,8 +325,38 @@ export function matches(target: InvalidationTarget, instance: { context: string;
   );
 }
 
-/** Refetches every subscribed instance that one of `targets` makes stale. */
+/** Something that holds fetched instances (a `MizanStore`) and keeps them fresh. */
+export interface InvalidationListener {
+  /** Marks the instances one of `targets` matches stale and refetches the observed ones. */
+  invalidate(targets: InvalidationTarget[]): Promise<void>;
+  /** Marks every instance stale and refetches the observed ones (after a reconnection, when
+   * invalidations may have been missed). */
+  resync(): Promise<void>;
+}
+
+const listeners = new Set<InvalidationListener>();
+
+/** Registers `listener` with every later invalidation and resync; returns its removal. */
+export function addInvalidationListener(listener: InvalidationListener): () => void {
+  listeners.add(listener);
+  return () => void listeners.delete(listener);
+}
+
+/** Refetches every subscribed instance that one of `targets` makes stale, in the subscriptions
+ * and in every store. */
 export async function invalidate(targets: InvalidationTarget[]): Promise<void> {
   const stale = [...instances].filter((instance) => targets.some((target) => matches(target, instance)));
-  await Promise.all(stale.map((instance) => instance.refresh()));
+  await Promise.all([
+    ...stale.map((instance) => instance.refresh()),
+    ...[...listeners].map((listener) => listener.invalidate(targets)),
+  ]);
+}
+
+/** Refetches every subscription and every observed instance of every store: what a transport
+ * calls after reconnecting, when invalidations may have been missed. */
+export async function resync(): Promise<void> {
+  await Promise.all([
+    ...[...instances].map((instance) => instance.refresh()),
+    ...[...listeners].map((listener) => listener.resync()),
+  ]);
 }

@@ -9,8 +9,18 @@
 //!   `params` are objects keyed by the wire names);
 //! - `runtime.ts`: `configure({ baseUrl, getToken })`, `MizanError`, and invalidation handling
 //!   (a mutation's `invalidate` list refetches exactly the matching subscriptions);
+//! - `store.ts`: `MizanStore`, the framework-agnostic cache the bindings read (see [`Bindings`]);
+//! - `queries.ts`: `xxxQueryOptions(params)` and `xxxMutationOptions()`, plain option objects for
+//!   TanStack Query users;
 //! - `index.ts`: re-exports all of it;
 //! - `package.json`: marks the directory as an ES module package.
+//!
+//! # Framework bindings
+//! [`generate_with`] adds the files a [`Bindings`] asks for: `react.ts` (`<MizanProvider>`,
+//! `useMizan()`, `useUser(params)`, `useUserProfile(params)`, `useUpdateProfile()`), `vue.ts`
+//! (the same composables, returning refs) and `svelte.ts` (`createUserQuery(params)`, ...). Each
+//! imports its framework (`react`, `vue`, `svelte/store`) as a peer; none of them is needed to
+//! generate the files.
 //!
 //! 64-bit integers (`i64`, `u64`) become the `Int64` alias of `number`; the runtime refuses
 //! responses carrying integers beyond ±(2^53 − 1) with a `precision_loss` error rather than
@@ -19,6 +29,10 @@
 use std::fmt::Write as _;
 
 use super::{Field, FunctionKind, Ir, IrForm, TypeDef, TypeExpr};
+
+mod bindings;
+
+pub use self::bindings::Bindings;
 
 /// A generated file: its name within the output directory, and its contents.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -58,11 +72,23 @@ pub fn generate(ir: &Ir) -> Vec<GeneratedFile> {
             contents: PACKAGE_JSON.to_owned(),
         },
     ]
+    .into_iter()
+    .chain(bindings::store_files(ir))
+    .collect()
+}
+
+/// The client for `ir` plus the framework bindings `bindings` asks for (`react.ts`, `vue.ts`,
+/// `svelte.ts`).
+pub fn generate_with(ir: &Ir, bindings: Bindings) -> Vec<GeneratedFile> {
+    let mut files = generate(ir);
+    files.extend(bindings::framework_files(ir, bindings));
+    files
 }
 
 fn index() -> String {
     format!(
-        "{HEADER}export * from \"./runtime.js\";\nexport * from \"./client.js\";\nexport type * from \"./types.js\";\n"
+        "{HEADER}export * from \"./runtime.js\";\nexport * from \"./client.js\";\nexport type * from \"./types.js\";\n\
+         export * from \"./store.js\";\nexport * from \"./queries.js\";\n"
     )
 }
 
