@@ -14,7 +14,7 @@
 //! ```
 //!
 //! `render_strategy` is `dynamic_cached` when the context's params overlap
-//! [`USER_PARAMS`](crate::app::USER_PARAMS), `psr` otherwise. Private functions appear with
+//! [`USER_PARAMS`], `psr` otherwise. Private functions appear with
 //! `"private": true`; routes come with their methods.
 
 use bytes::Bytes;
