@@ -57,6 +57,7 @@
 //! | [`cache`] | cache keys, [`CacheBackend`], [`MemoryCache`], the never-stale mechanism |
 //! | [`identity`], [`auth`] | who calls, and the guards |
 //! | [`transport`] | HTTP and IPC encodings of a call |
+//! | [`bus`] | the [`InvalidationBus`] that carries targets to every instance's sockets, [`MemoryBus`] |
 //! | [`manifest`] | the edge manifest |
 //! | [`error`] | the error enums and the wire error |
 //! | [`testing`] | [`TestClient`](testing::TestClient), `block_on`, a manual clock |
@@ -67,6 +68,7 @@ extern crate self as mizan_core;
 
 mod app;
 pub mod auth;
+pub mod bus;
 pub mod cache;
 mod clock;
 pub mod dispatch;
@@ -84,6 +86,7 @@ pub mod transport;
 
 pub use app::{Limits, Mizan, MizanBuilder, DEFAULT_MOUNT, USER_PARAMS};
 pub use auth::{Auth, Predicate};
+pub use bus::{BusError, BusEvent, BusReceiver, InvalidationBus, MemoryBus};
 pub use cache::{derive_cache_key, param_string, CacheBackend, MemoryCache};
 pub use clock::{Clock, SystemClock};
 pub use dispatch::{Dispatcher, Routes};
