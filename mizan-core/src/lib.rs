@@ -57,6 +57,7 @@
 //! | [`cache`] | cache keys, [`CacheBackend`], [`MemoryCache`], the never-stale mechanism |
 //! | [`identity`], [`auth`] | who calls, and the guards |
 //! | [`transport`] | HTTP and IPC encodings of a call |
+//! | [`socket`] | the WebSocket protocol state machine, subscriptions and live invalidation |
 //! | [`bus`] | the [`InvalidationBus`] that carries targets to every instance's sockets, [`MemoryBus`] |
 //! | [`manifest`] | the edge manifest |
 //! | [`error`] | the error enums and the wire error |
@@ -81,6 +82,7 @@ pub mod manifest;
 pub mod registry;
 mod request;
 mod secret;
+pub mod socket;
 pub mod testing;
 pub mod transport;
 
@@ -98,6 +100,7 @@ pub use registry::{
 };
 pub use request::Request;
 pub use secret::Secret;
+pub use socket::SocketLimits;
 pub use transport::{CallOutcome, HttpTransport, IpcTransport, Transport};
 
 /// Marks an async function as a Mizan function; see the crate docs and SPEC section 4.
