@@ -59,6 +59,8 @@
 //! | [`csrf`] | CSRF tokens for requests authenticated by a cookie |
 //! | [`transport`] | HTTP and IPC encodings of a call |
 //! | [`upload`] | [`Upload`] arguments, multipart decoding and its limits |
+//! | [`socket`] | the WebSocket protocol state machine, subscriptions and live invalidation |
+//! | [`bus`] | the [`InvalidationBus`] that carries targets to every instance's sockets, [`MemoryBus`] |
 //! | [`manifest`] | the edge manifest |
 //! | [`form`] | forms and formsets: schema, validation issues, [`Formset`](form::Formset) |
 //! | [`error`] | the error enums and the wire error |
@@ -70,6 +72,7 @@ extern crate self as mizan_core;
 
 mod app;
 pub mod auth;
+pub mod bus;
 pub mod cache;
 mod clock;
 pub mod csrf;
@@ -84,12 +87,14 @@ pub mod manifest;
 pub mod registry;
 mod request;
 mod secret;
+pub mod socket;
 pub mod testing;
 pub mod transport;
 pub mod upload;
 
 pub use app::{Limits, Mizan, MizanBuilder, DEFAULT_MOUNT};
 pub use auth::{Auth, Predicate};
+pub use bus::{BusError, BusEvent, BusReceiver, InvalidationBus, MemoryBus};
 pub use cache::{derive_cache_key, param_string, CacheBackend, MemoryCache};
 pub use clock::{Clock, SystemClock};
 pub use csrf::Csrf;
@@ -103,6 +108,7 @@ pub use registry::{
 };
 pub use request::Request;
 pub use secret::Secret;
+pub use socket::SocketLimits;
 pub use transport::{CallOutcome, HttpTransport, IpcTransport, Transport};
 pub use upload::{BodyStream, Upload, UploadLimits};
 

@@ -530,6 +530,7 @@ mod tests {
             auth: None,
             transports: vec!["http".into()],
             uploads: Vec::new(),
+            form: None,
         }
     }
 
