@@ -2,7 +2,10 @@
 # The React bindings in a real browser: builds the example web app (examples/web, its hooks
 # generated from the demo by `export-ts --react`), starts the demo, and drives the app in Debian's
 # Chromium through playwright-core (tests/ts/browser.test.ts): rendering, exactly the affected
-# components refetching after a call, typed errors, no console errors.
+# components refetching after a call, typed errors, no console errors. Then the demo's
+# server-rendered profile page (tests/ts/pages.test.ts): hydration from its props island, the
+# escaping of that island on a second demo with SSR off, a cookie login and the CSRF-protected
+# view form.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/demo.sh
@@ -23,4 +26,8 @@ npm_ci tests/ts
 (cd tests/ts && npx tsc -p tsconfig.json)
 
 start_demo
-(cd tests/ts && MIZAN_E2E_URL="$DEMO_URL" WEB_DIST=../../examples/web/dist node --test dist/tests/ts/browser.test.js)
+ssr_url=$DEMO_URL
+MIZAN_SSR=off start_demo
+fallback_url=$DEMO_URL
+(cd tests/ts && MIZAN_E2E_URL="$ssr_url" MIZAN_E2E_FALLBACK_URL="$fallback_url" WEB_DIST=../../examples/web/dist \
+    node --test dist/tests/ts/browser.test.js dist/tests/ts/pages.test.js)

@@ -1,6 +1,7 @@
 # Sourced by the peer scripts: `start_demo` builds the demo, starts it on a free loopback port
-# with fresh distinct secrets, waits until it answers, and sets DEMO_URL; the demo is stopped
-# when the calling script exits.
+# with fresh distinct secrets, waits until it answers, and sets DEMO_URL; every demo started is
+# stopped when the calling script exits (start several with different settings, e.g.
+# `MIZAN_SSR=off start_demo`).
 
 start_demo() {
     cargo build --quiet --example demo
@@ -12,7 +13,8 @@ start_demo() {
     mkdir -p target
     MIZAN_ADDR="127.0.0.1:$port" "${CARGO_TARGET_DIR:-target}/debug/examples/demo" >"target/demo-$port.log" 2>&1 &
     DEMO_PID=$!
-    trap 'kill $DEMO_PID 2>/dev/null; wait $DEMO_PID 2>/dev/null || true' EXIT
+    DEMO_PIDS="${DEMO_PIDS:-} $DEMO_PID"
+    trap 'kill $DEMO_PIDS 2>/dev/null; wait $DEMO_PIDS 2>/dev/null || true' EXIT
     DEMO_URL="http://127.0.0.1:$port"
     for _ in $(seq 1 100); do
         if python3 -c "import urllib.request; urllib.request.urlopen('$DEMO_URL/api/mizan/session/', timeout=1)" 2>/dev/null; then

@@ -683,14 +683,16 @@ pub(crate) async fn profile_page(
     req: &Request,
     user_id: i64,
 ) -> Result<mizan::http::Response<String>, ApiError> {
-    let p = profile(&*store(req)?, user_id)?;
-    // The props of the `ProfilePage` component; a cookie-authenticated browser posts the form
-    // with its CSRF token.
-    let props = PageProps {
-        id: p.id,
-        name: p.name,
-        email: p.email,
-        csrf: req.csrf_token(),
+    // The props of the `ProfilePage` component are the page's `user` bundle, which the client
+    // bundle hydrates its store from (no second fetch); a cookie-authenticated browser posts
+    // the form with its CSRF token.
+    let props = {
+        let db = store(req)?;
+        PageProps {
+            user_profile: profile(&db, user_id)?,
+            user_orders: db.orders.get(&user_id).cloned().unwrap_or_default(),
+            csrf: req.csrf_token(),
+        }
     };
     let html = match req.state::<SsrPool>() {
         Ok(pool) => pool
@@ -702,7 +704,11 @@ pub(crate) async fn profile_page(
             .ok(),
         Err(_) => None, // SSR is off: the shell and the props island
     };
-    let page = PageShell::new(format!("{}'s profile", props.name))
+    let page = PageShell::new(format!("{}'s profile", props.user_profile.name))
+        // No favicon request (the demo serves none).
+        .with_head(r#"<link rel="icon" href="data:,">"#)
+        // The hydrating client (examples/web's `profile` entry), where it is deployed.
+        .with_script("/assets/profile.js")
         .render(html.as_ref(), &props)
         .map_err(ApiError::internal)?;
     Ok(mizan::http::Response::builder()
@@ -711,12 +717,11 @@ pub(crate) async fn profile_page(
         .expect("valid response"))
 }
 
-/// What the profile page's component renders from.
+/// What the profile page's component renders from: the `user` bundle, and a CSRF token.
 #[derive(Serialize)]
 pub(crate) struct PageProps {
-    id: i64,
-    name: String,
-    email: String,
+    user_profile: Profile,
+    user_orders: Vec<Order>,
     #[serde(skip_serializing_if = "Option::is_none")]
     csrf: Option<String>,
 }

@@ -7,6 +7,14 @@ const demo = process.env.MIZAN_URL ?? "http://127.0.0.1:8000";
 export default defineConfig({
   // Vite transforms TSX itself (Oxc); no React plugin is needed without fast refresh.
   oxc: { jsx: { runtime: "automatic" } },
+  // Two entries: the app (index.html) and the client of the demo's server-rendered profile page,
+  // at a stable path (`/assets/profile.js`, which that page loads).
+  build: {
+    rollupOptions: {
+      input: { index: "index.html", profile: "src/profile.tsx" },
+      output: { entryFileNames: "assets/[name].js" },
+    },
+  },
   server: { proxy: { "/api/": demo } },
   preview: { proxy: { "/api/": demo } },
 });

@@ -5,9 +5,12 @@ import { createElement as h, useState } from 'react';
 
 /**
  * A user's profile with a rename form that also works without JavaScript (a plain POST); a
- * cookie session's CSRF token (`csrf`) travels in the form's hidden field.
+ * cookie session's CSRF token (`csrf`) travels in the form's hidden field. The props are the
+ * profile itself, or the `user` bundle (`{ user_profile, ... }`) the reference app's page carries.
  */
-export function ProfilePage({ id, name, email, csrf }) {
+export function ProfilePage(props) {
+  const { id, name, email } = props.user_profile ?? props;
+  const { csrf } = props;
   const [draft, setDraft] = useState(name);
   return h(
     'main',
