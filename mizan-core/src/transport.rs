@@ -18,6 +18,7 @@ use serde_json::{Map, Value};
 
 use crate::app::Mizan;
 use crate::error::ApiError;
+use crate::escape::json_nesting_exceeds;
 use crate::identity::Identity;
 use crate::invalidation::{header_value, Target, INVALIDATE_HEADER};
 
@@ -170,30 +171,10 @@ pub(crate) fn json_response(body: Bytes) -> http::Response<Bytes> {
 
 /// Rejects JSON nested deeper than `max` before it is parsed.
 pub(crate) fn check_depth(bytes: &[u8], max: usize) -> Result<(), ApiError> {
-    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
-    for &byte in bytes {
-        if in_string {
-            match byte {
-                _ if escaped => escaped = false,
-                b'\\' => escaped = true,
-                b'"' => in_string = false,
-                _ => {}
-            }
-            continue;
-        }
-        match byte {
-            b'"' => in_string = true,
-            b'{' | b'[' => {
-                depth += 1;
-                if depth > max {
-                    return Err(ApiError::bad_request(format!(
-                        "JSON nested deeper than {max} levels"
-                    )));
-                }
-            }
-            b'}' | b']' => depth = depth.saturating_sub(1),
-            _ => {}
-        }
+    if json_nesting_exceeds(bytes, max) {
+        return Err(ApiError::bad_request(format!(
+            "JSON nested deeper than {max} levels"
+        )));
     }
     Ok(())
 }

@@ -4,7 +4,7 @@
 // demo sends no CORS headers). Every wait is on a condition, never a fixed sleep.
 import assert from "node:assert/strict";
 import { mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
-import { createServer, request as forward } from "node:http";
+import { createServer } from "node:http";
 import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
@@ -12,6 +12,8 @@ import { extname, join, normalize, resolve } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { chromium } from "playwright-core";
 import type { BrowserContext, Page } from "playwright-core";
+
+import { forwardTo } from "./proxy.js";
 
 const demo = new URL(process.env.MIZAN_E2E_URL ?? "http://127.0.0.1:8000");
 const dist = resolve(process.env.WEB_DIST ?? "../../examples/web/dist");
@@ -29,15 +31,7 @@ function serve(): Promise<Server> {
   const server = createServer((req, res) => {
     const url = req.url ?? "/";
     if (url.startsWith("/api/")) {
-      const upstream = forward(
-        { host: demo.hostname, port: demo.port, path: url, method: req.method, headers: { ...req.headers, host: demo.host } },
-        (answer) => {
-          res.writeHead(answer.statusCode ?? 502, answer.headers);
-          answer.pipe(res);
-        },
-      );
-      upstream.on("error", () => res.writeHead(502).end());
-      req.pipe(upstream);
+      forwardTo(demo, req, res);
       return;
     }
     const path = normalize(join(dist, decodeURIComponent(new URL(url, "http://x").pathname)));

@@ -5,7 +5,7 @@
 // else to a demo: MIZAN_E2E_URL (SSR on) or MIZAN_E2E_FALLBACK_URL (MIZAN_SSR=off).
 import assert from "node:assert/strict";
 import { mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
-import { createServer, request as forward } from "node:http";
+import { createServer } from "node:http";
 import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
@@ -13,6 +13,8 @@ import { join, normalize, resolve } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { chromium } from "playwright-core";
 import type { BrowserContext, Page } from "playwright-core";
+
+import { forwardTo } from "./proxy.js";
 
 const dist = resolve(process.env.WEB_DIST ?? "../../examples/web/dist");
 const executablePath = process.env.CHROMIUM ?? "/usr/bin/chromium";
@@ -41,15 +43,7 @@ function serve(upstream: URL): Promise<Server> {
       res.end(readFileSync(path));
       return;
     }
-    const proxied = forward(
-      { host: upstream.hostname, port: upstream.port, path: url, method: req.method, headers: { ...req.headers, host: upstream.host } },
-      (answer) => {
-        res.writeHead(answer.statusCode ?? 502, answer.headers);
-        answer.pipe(res);
-      },
-    );
-    proxied.on("error", () => res.writeHead(502).end());
-    req.pipe(proxied);
+    forwardTo(upstream, req, res);
   });
   return new Promise((ready) => server.listen(0, "127.0.0.1", () => ready(server)));
 }

@@ -139,27 +139,7 @@ fn client(ir: &Ir) -> String {
             })
             .collect();
         let all_optional = args.iter().all(|a| a.optional);
-        let _ = write!(
-            out,
-            "\n/** Calls `{}` ({}",
-            function.name,
-            function.kind.as_str()
-        );
-        if !function.affects.is_empty() {
-            let targets: Vec<String> = function
-                .affects
-                .iter()
-                .map(|a| match &a.function {
-                    Some(f) => format!("{}.{f}", a.context),
-                    None => a.context.clone(),
-                })
-                .collect();
-            let _ = write!(out, "; invalidates {}", targets.join(", "));
-        }
-        if let Some(auth) = &function.auth {
-            let _ = write!(out, "; auth: {auth}");
-        }
-        out.push_str("). */\n");
+        let _ = writeln!(out, "\n/** {} */", bindings::call_doc(function));
         let _ = writeln!(
             out,
             "export function call{}(args: {}{}): Promise<{}> {{\n  return call(\"{}\", args);\n}}",

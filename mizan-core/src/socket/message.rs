@@ -1,5 +1,6 @@
 //! The messages: client messages decoded and validated, server messages encoded.
 
+use crate::escape::json_nesting_exceeds;
 use std::borrow::Cow;
 use std::fmt;
 
@@ -238,31 +239,10 @@ fn params(raw: Option<&RawValue>) -> Result<Map<String, Value>, CloseReason> {
         .collect())
 }
 
-/// Refuses JSON nested deeper than `max` before it is parsed (the parser's own recursion limit
-/// is far higher).
+/// Refuses JSON nested deeper than `max` before it is parsed.
 fn check_depth(bytes: &[u8], max: usize) -> Result<(), CloseReason> {
-    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
-    for &byte in bytes {
-        if in_string {
-            match byte {
-                _ if escaped => escaped = false,
-                b'\\' => escaped = true,
-                b'"' => in_string = false,
-                _ => {}
-            }
-            continue;
-        }
-        match byte {
-            b'"' => in_string = true,
-            b'{' | b'[' => {
-                depth += 1;
-                if depth > max {
-                    return Err(malformed(format!("JSON nested deeper than {max} levels")));
-                }
-            }
-            b'}' | b']' => depth = depth.saturating_sub(1),
-            _ => {}
-        }
+    if json_nesting_exceeds(bytes, max) {
+        return Err(malformed(format!("JSON nested deeper than {max} levels")));
     }
     Ok(())
 }

@@ -264,7 +264,8 @@ fn hooks(ir: &Ir, naming: &Naming) -> (Vec<QueryHook>, Vec<CallHook>) {
     (queries, calls)
 }
 
-fn call_doc(function: &crate::ir::IrFunction) -> String {
+/// The doc line of a `callXxx` function or its hook: what it is, invalidates and requires.
+pub(super) fn call_doc(function: &crate::ir::IrFunction) -> String {
     let mut doc = format!("Calls `{}` ({}", function.name, function.kind.as_str());
     if !function.affects.is_empty() {
         let targets: Vec<String> = function
