@@ -91,6 +91,17 @@ fn fetch_request(context: &str) -> http::Request<Bytes> {
 }
 
 fn keys(c: &mut Criterion) {
+    let keyer = mizan_core::cache::CacheKeyer::new(SECRET.as_bytes());
+    c.bench_function("cache_key/prekeyed", |b| {
+        b.iter(|| {
+            keyer.key(
+                black_box("user"),
+                [("user_id", "5"), ("tab", "orders")],
+                Some("42"),
+                2,
+            )
+        })
+    });
     c.bench_function("derive_cache_key", |b| {
         b.iter(|| {
             derive_cache_key(

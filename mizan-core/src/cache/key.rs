@@ -36,12 +36,85 @@ where
     K: AsRef<str>,
     V: AsRef<str>,
 {
-    let params: BTreeMap<String, String> = params
-        .into_iter()
-        .map(|(k, v)| (k.as_ref().to_owned(), v.as_ref().to_owned()))
-        .collect();
-    let message = key_message(context, &params, user_id, rev);
-    format!("ctx:{context}:{}", hmac_hex(secret, message.as_bytes()))
+    CacheKeyer::new(secret).key(context, params, user_id, rev)
+}
+
+/// [`derive_cache_key`] with the HMAC key schedule computed once: each key clones the keyed
+/// state instead of keying anew, which is what an app does for every cached fetch.
+///
+/// ```
+/// use mizan_core::cache::CacheKeyer;
+///
+/// let keyer = CacheKeyer::new(b"secret");
+/// assert_eq!(
+///     keyer.key("user", [("user_id", "5")], None, 0),
+///     mizan_core::derive_cache_key(b"secret", "user", [("user_id", "5")], None, 0),
+/// );
+/// assert_eq!(format!("{keyer:?}"), "CacheKeyer(<keyed>)");
+/// ```
+#[derive(Clone)]
+pub struct CacheKeyer {
+    mac: Hmac<Sha256>,
+}
+
+impl CacheKeyer {
+    /// A keyer for `secret`.
+    pub fn new(secret: &[u8]) -> Self {
+        // HMAC accepts keys of any length; `new_from_slice` cannot fail for it.
+        Self {
+            mac: Hmac::<Sha256>::new_from_slice(secret).expect("HMAC takes keys of any length"),
+        }
+    }
+
+    /// The key of a context bundle, as [`derive_cache_key`] derives it.
+    pub fn key<I, K, V>(&self, context: &str, params: I, user_id: Option<&str>, rev: u64) -> String
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: AsRef<str>,
+        V: AsRef<str>,
+    {
+        // Sorted by name, the last value of a repeated name winning (as a map would keep it).
+        let mut pairs: Vec<(K, V)> = params.into_iter().collect();
+        pairs.sort_by(|a, b| a.0.as_ref().cmp(b.0.as_ref()));
+        let mut sorted: Vec<(&str, &str)> = Vec::with_capacity(pairs.len());
+        for (name, value) in &pairs {
+            match sorted.last_mut() {
+                Some(last) if last.0 == name.as_ref() => last.1 = value.as_ref(),
+                _ => sorted.push((name.as_ref(), value.as_ref())),
+            }
+        }
+        let message = write_message(context, sorted.iter().copied(), user_id, rev);
+        let mut out = String::with_capacity(context.len() + 5 + 64);
+        out.push_str("ctx:");
+        out.push_str(context);
+        out.push(':');
+        self.push_hex(&mut out, message.as_bytes());
+        out
+    }
+
+    /// Lower-case hex of HMAC-SHA256 of `message`.
+    pub(crate) fn hex(&self, message: &[u8]) -> String {
+        let mut out = String::with_capacity(64);
+        self.push_hex(&mut out, message);
+        out
+    }
+
+    fn push_hex(&self, out: &mut String, message: &[u8]) {
+        let mut mac = self.mac.clone();
+        mac.update(message);
+        let digest = mac.finalize().into_bytes();
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        for byte in digest {
+            out.push(HEX[usize::from(byte >> 4)] as char);
+            out.push(HEX[usize::from(byte & 0x0f)] as char);
+        }
+    }
+}
+
+impl std::fmt::Debug for CacheKeyer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CacheKeyer(<keyed>)")
+    }
 }
 
 /// The canonical JSON message that [`derive_cache_key`] signs.
@@ -51,11 +124,26 @@ pub(crate) fn key_message(
     user_id: Option<&str>,
     rev: u64,
 ) -> String {
+    write_message(
+        context,
+        params.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+        user_id,
+        rev,
+    )
+}
+
+/// The message of sorted, distinct `params`.
+fn write_message<'a>(
+    context: &str,
+    params: impl ExactSizeIterator<Item = (&'a str, &'a str)>,
+    user_id: Option<&str>,
+    rev: u64,
+) -> String {
     let mut out = String::with_capacity(32 + params.len() * 16);
     out.push_str("{\"c\":");
     write_json_string(&mut out, context);
     out.push_str(",\"p\":{");
-    for (i, (name, value)) in params.iter().enumerate() {
+    for (i, (name, value)) in params.enumerate() {
         if i > 0 {
             out.push(',');
         }
@@ -70,14 +158,6 @@ pub(crate) fn key_message(
     }
     out.push('}');
     out
-}
-
-/// Lower-case hex of HMAC-SHA256.
-pub(crate) fn hmac_hex(secret: &[u8], message: &[u8]) -> String {
-    // HMAC accepts keys of any length; `new_from_slice` cannot fail for it.
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret).expect("HMAC takes keys of any length");
-    mac.update(message);
-    hex::encode(mac.finalize().into_bytes())
 }
 
 /// Writes `s` as a JSON string the way Python's `json.dumps` does with `ensure_ascii=True`:
@@ -165,6 +245,23 @@ fn python_float_repr(f: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_keyer_sorts_and_lets_the_last_repeated_name_win() {
+        let keyer = CacheKeyer::new(b"secret");
+        let from_map = derive_cache_key(
+            b"secret",
+            "c",
+            BTreeMap::from([("a", "2"), ("b", "1")]),
+            None,
+            3,
+        );
+        assert_eq!(
+            keyer.key("c", [("b", "1"), ("a", "1"), ("a", "2")], None, 3),
+            from_map
+        );
+        assert_ne!(keyer.key("c", [("a", "1"), ("b", "1")], None, 3), from_map);
+    }
 
     // Vectors computed with CPython 3.11:
     //   msg = json.dumps(obj, sort_keys=True, separators=(",", ":"))

@@ -59,7 +59,7 @@ use bytes::Bytes;
 
 use crate::error::CacheError;
 
-pub use key::{derive_cache_key, param_string};
+pub use key::{derive_cache_key, param_string, CacheKeyer};
 pub use memory::MemoryCache;
 
 /// Where cached bundles live: bytes under string keys, each with a time to live.

@@ -43,17 +43,17 @@ use std::time::Duration;
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use super::key::{derive_cache_key, hmac_hex, key_message};
+use super::key::{key_message, CacheKeyer};
 use super::CacheBackend;
 use crate::secret::Secret;
 
 /// Parameter names → string forms, sorted.
 pub(crate) type ParamStrings = BTreeMap<String, String>;
 
-/// The origin cache of an app: a backend, the key secret, and the epoch bookkeeping.
+/// The origin cache of an app: a backend, the keyed key deriver, and the epoch bookkeeping.
 pub(crate) struct OriginCache {
     backend: Arc<dyn CacheBackend>,
-    secret: Secret,
+    keyer: CacheKeyer,
     max_ttl: Duration,
     dirty: Mutex<HashSet<String>>,
     epoch_seed: u64,
@@ -82,7 +82,7 @@ impl OriginCache {
     pub(crate) fn new(backend: Arc<dyn CacheBackend>, secret: Secret, max_ttl: Duration) -> Self {
         Self {
             backend,
-            secret,
+            keyer: CacheKeyer::new(secret.expose()),
             max_ttl,
             dirty: Mutex::default(),
             epoch_seed: std::collections::hash_map::RandomState::new()
@@ -120,17 +120,14 @@ impl OriginCache {
         }
         FetchPlan {
             context: context.to_owned(),
-            entry_key: derive_cache_key(self.secret.expose(), context, params, user, rev),
+            entry_key: self.keyer.key(context, params, user, rev),
             epoch_keys,
         }
     }
 
     fn scoped_epoch_key(&self, context: &str, values: &ParamStrings) -> String {
         let message = key_message(context, values, None, 0);
-        format!(
-            "gen:{context}:{}",
-            hmac_hex(self.secret.expose(), message.as_bytes())
-        )
+        format!("gen:{context}:{}", self.keyer.hex(message.as_bytes()))
     }
 
     fn is_dirty(&self, context: &str) -> bool {
@@ -248,7 +245,7 @@ impl OriginCache {
                 .await
                 .map(drop),
             Some(values) => {
-                let key = derive_cache_key(self.secret.expose(), context, values, None, rev);
+                let key = self.keyer.key(context, values, None, rev);
                 self.backend.delete(&key).await.map(drop)
             }
         };
