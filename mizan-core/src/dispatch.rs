@@ -862,6 +862,11 @@ impl Mizan {
                 cache.invalidate(context, scope.as_ref(), rev).await;
             }
         }
+        // Sockets learn of the mutation after the cache forgot the stale bundles, so that a
+        // refetch they trigger reads fresh data. A bus failure never fails the mutation.
+        if let Err(err) = self.inner.bus.publish(&targets).await {
+            tracing::warn!(error = %err, "mizan: could not publish invalidation targets");
+        }
         targets
     }
 }
