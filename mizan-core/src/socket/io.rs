@@ -25,7 +25,6 @@ pub enum Frame {
 
 /// A message for the socket.
 #[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
 pub enum Outgoing {
     /// A text message.
     Text(String),
