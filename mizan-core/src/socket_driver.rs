@@ -28,12 +28,15 @@ use crate::transport::{parse_envelope, CallOutcome};
 /// The WebSocket subprotocol of Mizan.
 pub const SUBPROTOCOL: &str = "mizan.v1";
 
+/// The runtime's sleep until the connection's next deadline.
+type Sleep = Pin<Box<dyn Future<Output = ()> + Send>>;
+
 /// What the driver waits for; the first to happen is handled.
 enum Event {
     Frame(Frame),
     Bus(Option<BusEvent>),
     Timer,
-    Done(Done),
+    Done(Box<Done>),
     /// The socket cannot be written to any more.
     Gone,
 }
@@ -99,7 +102,7 @@ impl Mizan {
         let origin = origin.trim_end_matches('/').to_ascii_lowercase();
         let allowed = &self.inner.socket.origins;
         if !allowed.is_empty() {
-            return allowed.iter().any(|allowed| *allowed == origin);
+            return allowed.contains(&origin);
         }
         let authority = origin.split_once("://").map(|(_, authority)| authority);
         let host = host.and_then(|host| host.to_str().ok());
@@ -123,7 +126,7 @@ impl Mizan {
         let mut bus = self.inner.bus.subscribe();
         let mut bus_open = true;
         let mut work: FuturesUnordered<BoxFuture<'_, Done>> = FuturesUnordered::new();
-        let mut timer: Option<(Instant, Pin<Box<dyn Future<Output = ()> + Send>>)> = None;
+        let mut timer: Option<(Instant, Sleep)> = None;
         // The caller, once `init` is accepted, and the head that identified it.
         let mut caller: Option<(Parts, Identity)> = None;
         let mut flushing = false;
@@ -245,7 +248,7 @@ impl Mizan {
                 }
                 if !work.is_empty() {
                     if let Poll::Ready(Some(done)) = Pin::new(&mut work).poll_next(cx) {
-                        return Poll::Ready(Event::Done(done));
+                        return Poll::Ready(Event::Done(Box::new(done)));
                     }
                 }
                 if let Some((_, sleep)) = &mut timer {
@@ -259,6 +262,19 @@ impl Mizan {
 
             let now = clock.now();
             match event {
+                Event::Done(done) => match *done {
+                    Done::Auth(parts, verdict) => {
+                        let verdict = verdict.map(|(identity, expiry)| {
+                            caller = Some((parts, identity));
+                            expiry
+                        });
+                        conn.on_init_verdict(now, verdict);
+                    }
+                    Done::Recheck(verdict) => conn.on_recheck_verdict(now, verdict),
+                    Done::Call(id, Ok(outcome)) => conn.on_call_result(now, id, Ok(&outcome)),
+                    Done::Call(id, Err(err)) => conn.on_call_result(now, id, Err(err)),
+                    Done::Fetch(id, response) => conn.on_response(now, id, &response),
+                },
                 Event::Gone | Event::Frame(Frame::Closed) => return,
                 Event::Frame(Frame::Text(text)) => conn.handle_text(now, &text),
                 Event::Frame(Frame::Binary) => conn.handle_binary(),
@@ -274,19 +290,6 @@ impl Mizan {
                     timer = None;
                     conn.handle_timeout(now);
                 }
-                Event::Done(Done::Auth(parts, verdict)) => {
-                    let verdict = verdict.map(|(identity, expiry)| {
-                        caller = Some((parts, identity));
-                        expiry
-                    });
-                    conn.on_init_verdict(now, verdict);
-                }
-                Event::Done(Done::Recheck(verdict)) => conn.on_recheck_verdict(now, verdict),
-                Event::Done(Done::Call(id, outcome)) => match outcome {
-                    Ok(outcome) => conn.on_call_result(now, id, Ok(&outcome)),
-                    Err(err) => conn.on_call_result(now, id, Err(err)),
-                },
-                Event::Done(Done::Fetch(id, response)) => conn.on_response(now, id, &response),
             }
         }
     }
@@ -407,6 +410,8 @@ mod tests {
             .0;
         let serve = app.serve_socket(head, io).boxed_local();
         let read = received.take(replies).collect::<Vec<_>>();
+        // Bound first: the select's temporaries borrow `app`, which must outlive them.
+        #[allow(clippy::let_and_return)]
         let sent = match block_on(future::select(serve, read)) {
             future::Either::Right((sent, _)) => sent,
             future::Either::Left(((), read)) => block_on(read),
