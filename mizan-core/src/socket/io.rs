@@ -45,7 +45,7 @@ type Sleep = Box<dyn Fn(Duration) -> Pin<Box<dyn Future<Output = ()> + Send>> + 
 ///
 /// let io = SocketIo::new(
 ///     stream::iter([Frame::Text(r#"{"type":"init"}"#.to_owned())]),
-///     sink::drain().sink_map_err(|never| match never {}),
+///     sink::drain(),
 ///     // A runtime's sleep, e.g. `|d| Box::pin(tokio::time::sleep(d))`.
 ///     |_duration: Duration| futures_util::future::pending::<()>().boxed(),
 /// );
