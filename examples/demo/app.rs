@@ -379,7 +379,7 @@ pub(crate) async fn subscription_status(req: &Request) -> Result<serde_json::Val
 // ---- Mutations ----
 
 /// Renames a user; invalidates the `user` context, scoped by `user_id`.
-#[client(affects = "user")]
+#[client(affects = "user", websocket)]
 pub(crate) async fn update_profile(
     req: &Request,
     user_id: i64,
@@ -399,7 +399,7 @@ pub(crate) async fn update_name(
 }
 
 /// Adds a catalog item; invalidates `catalog`.
-#[client(affects = "catalog")]
+#[client(affects = "catalog", websocket)]
 pub(crate) async fn add_item(req: &Request, name: String) -> Result<Item, ApiError> {
     let mut db = store(req)?;
     let item = Item {
@@ -411,7 +411,7 @@ pub(crate) async fn add_item(req: &Request, name: String) -> Result<Item, ApiErr
 }
 
 /// Adds a note to a folder; invalidates `notes`, scoped by `folder`.
-#[client(affects = "notes")]
+#[client(affects = "notes", websocket)]
 pub(crate) async fn add_note(
     req: &Request,
     folder: String,
@@ -436,7 +436,7 @@ pub(crate) async fn served_by(req: &Request) -> Result<Option<&'static str>, Api
 }
 
 /// Returns its argument.
-#[client]
+#[client(websocket)]
 pub(crate) async fn echo(message: String) -> Result<String, ApiError> {
     Ok(message)
 }

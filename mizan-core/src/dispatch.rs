@@ -42,6 +42,7 @@ use crate::identity::Identity;
 use crate::invalidation::{merge, Target};
 use crate::registry::{Args, BoxFuture, CacheHint, FormKind, Function, Handler, RawArg, FORM_ARG};
 use crate::request::Request;
+use crate::socket::SocketIo;
 use crate::transport::{
     check_depth, invalid_args, json_response, parse_envelope, CallOutcome, Envelope, HttpTransport,
     Transport,
@@ -94,7 +95,22 @@ pub trait Dispatcher: Send + Sync + 'static {
         Routes {
             mount: DEFAULT_MOUNT.to_owned(),
             views: Vec::new(),
+            socket: None,
         }
+    }
+
+    /// Decides, from its head, whether a WebSocket upgrade request to [`Routes::socket`] may
+    /// be answered with 101; an error is the response to send instead. The default serves no
+    /// socket (404).
+    async fn check_upgrade(&self, head: &http::request::Parts) -> Result<(), ApiError> {
+        let _ = head;
+        Err(ApiError::not_found("no WebSocket endpoint"))
+    }
+
+    /// Runs an upgraded WebSocket whose upgrade [`check_upgrade`](Self::check_upgrade)
+    /// accepted, until it closes. The default closes it at once.
+    async fn serve_socket(&self, head: http::request::Parts, io: SocketIo) {
+        let _ = (head, io);
     }
 }
 
@@ -145,6 +161,9 @@ pub struct Routes {
     pub mount: String,
     /// The route patterns of view-path functions (`/profile/{user_id}/`), in matchit syntax.
     pub views: Vec<String>,
+    /// The path of the WebSocket endpoint (`/api/mizan/ws/`), if the dispatcher serves one.
+    /// Every other route answers an upgrade request as a plain request.
+    pub socket: Option<String>,
 }
 
 #[async_trait]
@@ -167,6 +186,12 @@ impl<D: Dispatcher + ?Sized> Dispatcher for Arc<D> {
     }
     fn routes(&self) -> Routes {
         (**self).routes()
+    }
+    async fn check_upgrade(&self, head: &http::request::Parts) -> Result<(), ApiError> {
+        (**self).check_upgrade(head).await
+    }
+    async fn serve_socket(&self, head: http::request::Parts, io: SocketIo) {
+        (**self).serve_socket(head, io).await
     }
 }
 
@@ -204,7 +229,16 @@ impl Dispatcher for Mizan {
         Routes {
             mount: self.inner.mount.clone(),
             views: self.inner.registry.route_patterns.clone(),
+            socket: Some(self.socket_path()),
         }
+    }
+
+    async fn check_upgrade(&self, head: &http::request::Parts) -> Result<(), ApiError> {
+        Mizan::check_upgrade(self, head).await
+    }
+
+    async fn serve_socket(&self, head: http::request::Parts, io: SocketIo) {
+        Mizan::serve_socket(self, head, io).await
     }
 }
 
@@ -673,28 +707,42 @@ impl Mizan {
         })
     }
 
+    /// Whether `identity` may read context `name`: it exists (else 404) and the caller passes
+    /// the guard of every function of its bundle.
+    pub(crate) fn context_access(
+        &self,
+        name: &str,
+        identity: &Identity,
+        parts: &http::request::Parts,
+    ) -> Result<(), ApiError> {
+        let registry = &self.inner.registry;
+        let info = registry
+            .contexts
+            .get(name)
+            .ok_or_else(|| ApiError::not_found(format!("no context named {name:?}")))?;
+        for &index in &info.bundle {
+            if let Some(auth) = registry.functions[index].auth() {
+                auth.check(identity, parts)?;
+            }
+        }
+        Ok(())
+    }
+
     /// Serves a context bundle, from the cache when a current entry exists.
-    async fn fetch(
+    pub(crate) async fn fetch(
         &self,
         name: &str,
         parts: http::request::Parts,
         identity: Identity,
     ) -> Result<http::Response<Bytes>, ApiError> {
         let registry = &self.inner.registry;
-        let info = registry
-            .contexts
-            .get(name)
-            .ok_or_else(|| ApiError::not_found(format!("no context named {name:?}")))?;
+        self.context_access(name, &identity, &parts)?;
+        let info = &registry.contexts[name];
         let bundle: Vec<&Function> = info
             .bundle
             .iter()
             .map(|&i| &registry.functions[i])
             .collect();
-        for function in &bundle {
-            if let Some(auth) = function.auth() {
-                auth.check(&identity, &parts)?;
-            }
-        }
 
         let query = parse_query(parts.uri.query())?;
         let mut args = Vec::with_capacity(bundle.len());
@@ -861,6 +909,11 @@ impl Mizan {
                 let rev = registry.contexts[context].rev;
                 cache.invalidate(context, scope.as_ref(), rev).await;
             }
+        }
+        // Sockets learn of the mutation after the cache forgot the stale bundles, so that a
+        // refetch they trigger reads fresh data. A bus failure never fails the mutation.
+        if let Err(err) = self.inner.bus.publish(&targets).await {
+            tracing::warn!(error = %err, "mizan: could not publish invalidation targets");
         }
         targets
     }

@@ -88,6 +88,7 @@ pub mod registry;
 mod request;
 mod secret;
 pub mod socket;
+mod socket_driver;
 pub mod testing;
 pub mod transport;
 pub mod upload;
@@ -109,6 +110,7 @@ pub use registry::{
 pub use request::Request;
 pub use secret::Secret;
 pub use socket::SocketLimits;
+pub use socket_driver::SUBPROTOCOL;
 pub use transport::{CallOutcome, HttpTransport, IpcTransport, Transport};
 pub use upload::{BodyStream, Upload, UploadLimits};
 

@@ -12,6 +12,7 @@ mod describe;
 mod manifest;
 
 use crate::auth::{Jwt, JwtIdentity, Mwt};
+use crate::bus::{InvalidationBus, MemoryBus};
 use crate::cache::origin::OriginCache;
 use crate::cache::CacheBackend;
 use crate::clock::{AppClock, Clock, SystemClock};
@@ -24,6 +25,7 @@ use crate::ir::{typescript, Ir};
 use crate::manifest::USER_PARAMS;
 use crate::registry::{is_valid_name, CacheHint, ClientFunction, FormKind, Function};
 use crate::secret::Secret;
+use crate::socket::SocketLimits;
 use crate::upload::UploadLimits;
 
 /// The default mount point.
@@ -76,6 +78,16 @@ pub(crate) struct Inner {
     pub(crate) mwt: Option<Mwt>,
     pub(crate) csrf: Option<Csrf>,
     pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) bus: Arc<dyn InvalidationBus>,
+    pub(crate) socket: SocketConfig,
+}
+
+/// How the WebSocket endpoint accepts connections.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct SocketConfig {
+    /// Allowed `Origin`s (`scheme://host[:port]`); empty: the request's own host only.
+    pub(crate) origins: Vec<String>,
+    pub(crate) limits: SocketLimits,
 }
 
 impl Mizan {
@@ -102,6 +114,12 @@ impl Mizan {
     /// Whether the origin cache is on (a secret and a backend are configured).
     pub fn cache_enabled(&self) -> bool {
         self.inner.cache.is_some()
+    }
+
+    /// The invalidation bus: every successful mutation publishes its targets here, and every
+    /// socket subscribes to it.
+    pub fn bus(&self) -> &Arc<dyn InvalidationBus> {
+        &self.inner.bus
     }
 
     /// The edge manifest (see [`manifest`](crate::manifest)) as JSON bytes, as `GET manifest/`
@@ -171,6 +189,8 @@ pub struct MizanBuilder {
     cache_secret: Option<Secret>,
     cache_max_ttl: Duration,
     limits: Limits,
+    bus: Option<Arc<dyn InvalidationBus>>,
+    socket: SocketConfig,
 }
 
 impl Default for MizanBuilder {
@@ -188,6 +208,8 @@ impl Default for MizanBuilder {
             cache_secret: None,
             cache_max_ttl: Duration::from_secs(24 * 3600),
             limits: Limits::default(),
+            bus: None,
+            socket: SocketConfig::default(),
         }
     }
 }
@@ -290,6 +312,34 @@ impl MizanBuilder {
         self
     }
 
+    /// Sets the invalidation bus that carries mutation targets to the sockets of every app
+    /// instance. Default: an in-process [`MemoryBus`] (one instance).
+    pub fn with_bus(mut self, bus: impl InvalidationBus) -> Self {
+        self.bus = Some(Arc::new(bus));
+        self
+    }
+
+    /// The `Origin`s allowed to open a WebSocket, each `scheme://host[:port]` (e.g.
+    /// `https://app.example.com`). Default: only pages served from the host the upgrade
+    /// request is addressed to. A request without `Origin` (not from a browser) is allowed.
+    pub fn with_socket_origins<I, S>(mut self, origins: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.socket.origins = origins
+            .into_iter()
+            .map(|origin| origin.into().trim_end_matches('/').to_ascii_lowercase())
+            .collect();
+        self
+    }
+
+    /// Replaces the limits of each WebSocket connection.
+    pub fn with_socket_limits(mut self, limits: SocketLimits) -> Self {
+        self.socket.limits = limits;
+        self
+    }
+
     /// Validates the functions and configuration and builds the app.
     ///
     /// Every mistake is found here, with an error that says what to fix: invalid names,
@@ -348,6 +398,10 @@ impl MizanBuilder {
                 mwt: self.mwt,
                 csrf: self.csrf,
                 clock: self.clock,
+                bus: self
+                    .bus
+                    .unwrap_or_else(|| Arc::new(MemoryBus::new()) as Arc<dyn InvalidationBus>),
+                socket: self.socket,
             }),
         })
     }
@@ -788,5 +842,50 @@ mod tests {
         assert_eq!(plan[0].scope, vec!["user_id".to_owned()]);
         assert_eq!(plan[1].function.as_deref(), Some("items"));
         assert!(plan[1].scope.is_empty());
+    }
+
+    #[test]
+    fn successful_mutations_publish_their_targets_on_the_bus() {
+        use crate::bus::BusEvent;
+        use crate::testing::{block_on, TestClient};
+        use futures_util::{FutureExt, StreamExt};
+
+        let bus = MemoryBus::new();
+        let app = Mizan::builder()
+            .with_function(done(
+                data("profile")
+                    .with_context("user")
+                    .with_param::<i64>("user_id"),
+            ))
+            .with_function(
+                data("rename")
+                    .with_affects(["user"])
+                    .with_param::<i64>("user_id")
+                    .handler(|_, mut args| async move {
+                        let id: i64 = args.take("user_id")?;
+                        if id < 0 {
+                            return Err(ApiError::bad_request("negative id"));
+                        }
+                        Ok(id)
+                    }),
+            )
+            .with_bus(bus.clone())
+            .build()
+            .unwrap();
+        let mut receiver = app.bus().subscribe();
+        let client = TestClient::new(&app);
+        let failed = block_on(client.call("rename", serde_json::json!({"user_id": -1})));
+        assert_eq!(failed.status(), 400);
+        assert_eq!(receiver.next().now_or_never(), None);
+        block_on(client.call("rename", serde_json::json!({"user_id": 2})));
+        match receiver.next().now_or_never() {
+            Some(Some(BusEvent::Targets(targets))) => {
+                assert_eq!(
+                    serde_json::to_value(&targets[..]).unwrap(),
+                    serde_json::json!([{"context": "user", "params": {"user_id": 2}}])
+                );
+            }
+            other => panic!("expected the targets, got {other:?}"),
+        }
     }
 }

@@ -357,7 +357,8 @@ impl JwtIdentity {
         Ok(Identity::user(claims.sub)
             .with_staff(claims.staff)
             .with_superuser(claims.superuser)
-            .with_claim("sid", claims.sid))
+            .with_claim("sid", claims.sid)
+            .with_claim("exp", claims.exp))
     }
 }
 

@@ -177,6 +177,7 @@
 mod close;
 mod connection;
 mod filter;
+mod io;
 mod limits;
 mod message;
 #[cfg(test)]
@@ -185,5 +186,6 @@ mod tests;
 pub use close::CloseReason;
 pub use connection::{Action, Connection, Expiry};
 pub use filter::Filter;
+pub use io::{Frame, Outgoing, SocketIo};
 pub use limits::SocketLimits;
 pub use message::{Id, Token};
