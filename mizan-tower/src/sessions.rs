@@ -105,7 +105,10 @@ impl SessionUser {
     /// Logs this user in: gives the session a new id (the response sets its cookie) and stores
     /// the user in it. Later requests with the cookie are this user.
     pub async fn login(&self, session: &Session) -> Result<(), AuthError> {
-        session.cycle_id().await.map_err(backend)?;
+        // A request without a session cookie gets a fresh id anyway when the session is saved.
+        if session.id().is_some() {
+            session.cycle_id().await.map_err(backend)?;
+        }
         session.insert(USER_KEY, self).await.map_err(backend)
     }
 
