@@ -10,6 +10,8 @@
 //! | `axum` | yes | [`axum`](mod@crate::axum): mount Mizan into an axum `Router` (enables `tower`) |
 //! | `redis` | no | `redis`: the Redis cache backend ([`mizan-cache-redis`](https://docs.rs/mizan-cache-redis)) |
 //! | `actix` | no | `actix`: mount Mizan into an actix-web `App` ([`mizan-actix`](https://docs.rs/mizan-actix)) |
+//! | `tower-sessions` | no | `tower::sessions`: the caller from a [tower-sessions](https://docs.rs/tower-sessions) session (enables `tower`) |
+//! | `actix-session` | no | `actix::sessions`: the caller from an [actix-session](https://docs.rs/actix-session) session (enables `actix`) |
 
 pub use mizan_core::*;
 

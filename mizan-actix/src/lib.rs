@@ -45,6 +45,12 @@
 //! }
 //! # let _ = tag;
 //! ```
+//!
+//! # Features
+//!
+//! | feature | default | what |
+//! |---|---|---|
+//! | `actix-session` | no | `sessions`: the caller from an [actix-session](https://docs.rs/actix-session) `Session` (`ActixSessionIdentity`, the `bridge` middleware) |
 
 use std::sync::Arc;
 
@@ -58,6 +64,9 @@ use futures_util::StreamExt;
 use mizan_core::{ApiError, BodyStream, BoxError, Dispatcher};
 
 pub use mizan_core;
+
+#[cfg(feature = "actix-session")]
+pub mod sessions;
 
 /// Registers `dispatcher` on an actix `App` or scope: every path under the mount point, and
 /// every view route.

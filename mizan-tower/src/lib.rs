@@ -20,6 +20,12 @@
 //! # Ok(())
 //! # }
 //! ```
+//!
+//! # Features
+//!
+//! | feature | default | what |
+//! |---|---|---|
+//! | `tower-sessions` | no | `sessions`: the caller from a [tower-sessions](https://docs.rs/tower-sessions) `Session` (`TowerSessionIdentity`) |
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -34,6 +40,9 @@ use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
 use mizan_core::{ApiError, BodyStream, BoxError, Dispatcher};
 
 pub use mizan_core;
+
+#[cfg(feature = "tower-sessions")]
+pub mod sessions;
 
 /// The response body of [`MizanService`].
 pub type MizanBody = Full<Bytes>;
