@@ -73,7 +73,10 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{AsyncConnectionConfig, Cmd, FromRedisValue, RedisError};
 use tokio::runtime::Handle;
 
+pub use bus::{RedisBus, RedisBusBuilder};
 pub use redis;
+
+mod bus;
 
 /// The longest time to live stored; longer ones are cut to it (Redis refuses overflowing ones).
 const MAX_TTL: Duration = Duration::from_secs(365 * 24 * 3600);
