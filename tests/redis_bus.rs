@@ -220,3 +220,24 @@ async fn dropping_the_bus_stops_its_task_and_unsubscribes() {
     })
     .await;
 }
+
+#[test]
+fn connecting_outside_a_runtime_is_an_error_not_a_panic() {
+    let built = futures_executor::block_on(RedisBus::connect("redis://127.0.0.1:1/"));
+    assert!(matches!(built, Err(BusError::Unavailable(_))), "{built:?}");
+}
+
+#[tokio::test]
+async fn bad_urls_and_refused_connections_are_errors() {
+    let built = RedisBus::connect("http://example/").await;
+    assert!(matches!(built, Err(BusError::Backend(_))), "{built:?}");
+    // Port 1 on loopback: nothing listens there (and it is not anyone's Redis).
+    let built = RedisBus::connect("redis://127.0.0.1:1/").await;
+    let Err(BusError::Unavailable(source)) = built else {
+        panic!("{built:?}")
+    };
+    assert!(
+        source.downcast_ref::<redis::RedisError>().is_some(),
+        "{source}"
+    );
+}
