@@ -241,3 +241,29 @@ async fn bad_urls_and_refused_connections_are_errors() {
         "{source}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_listening_connection_resyncs_and_a_healthy_quiet_one_does_not() {
+    let server = RedisServer::start();
+    let quick = |url: String| {
+        RedisBus::builder(url)
+            .with_health_check(Duration::from_millis(10))
+            .build()
+    };
+    let a = quick(server.url()).await.expect("bus A");
+    let b = quick(server.url()).await.expect("bus B");
+    let mut on_b = b.subscribe();
+    // Quiet long enough for many health-check pings: a server that answers them is kept.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    a.publish(&[broad("quiet")]).await.expect("publish");
+    expect_targets(&mut on_b, &[broad("quiet")]).await;
+
+    // The server drops every pub/sub connection (as a proxy or failover would).
+    let killed = server
+        .command(&["CLIENT", "KILL", "TYPE", "pubsub"])
+        .expect("CLIENT KILL");
+    assert_eq!(killed, ":2", "both buses' listening connections");
+    assert_eq!(next(&mut on_b, "resync").await, BusEvent::Resync);
+    a.publish(&[broad("after")]).await.expect("publish");
+    expect_targets(&mut on_b, &[broad("after")]).await;
+}
