@@ -1,4 +1,5 @@
-//! A Redis [`CacheBackend`] for Mizan's origin cache.
+//! A Redis [`CacheBackend`] for Mizan's origin cache, and [`RedisBus`], the invalidation bus
+//! that carries each mutation's targets to every instance of the app.
 //!
 //! [`RedisCache`] keeps context bundles and their epochs in Redis, so every process serving the
 //! same app shares one cache and sees the others' purges. Like every backend it only stores bytes
@@ -60,6 +61,45 @@
 //! server comes back. Errors are [`CacheError::Timeout`], [`CacheError::Unavailable`]
 //! (connection refused or lost, runtime gone) or [`CacheError::Backend`] (Redis answered with an
 //! error, bad URL), with the `redis` error as their source.
+//!
+//! # Invalidation bus
+//!
+//! When an app runs as several instances, a mutation served by one of them must reach the
+//! WebSocket subscribers connected to all the others. [`RedisBus`] implements
+//! [`InvalidationBus`](mizan_core::InvalidationBus) over one Redis pub/sub channel (default
+//! `"mizan:invalidate"`; apps sharing a Redis each take their own, e.g. their cache prefix
+//! followed by `invalidate`). Each message is the JSON array of one mutation's targets, as in a
+//! call's `invalidate` (`["catalog", {"context": "user", "params": {"user_id": 5}}]`); every
+//! instance, the publisher included, hands it to its local receivers.
+//!
+//! ```no_run
+//! use mizan_cache_redis::RedisBus;
+//! use mizan_core::{InvalidationBus, Target};
+//!
+//! #[tokio::main]
+//! async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//!     let bus = RedisBus::builder("redis://127.0.0.1:6379/")
+//!         .with_channel("shop:invalidate")
+//!         .build()
+//!         .await?;
+//!     // Give it to the app, which publishes after each successful mutation and subscribes
+//!     // one receiver per socket: `Mizan::builder().with_bus(bus)`.
+//!     bus.publish(&[Target::Context { context: "catalog".into(), params: None }]).await?;
+//!     Ok(())
+//! }
+//! ```
+//!
+//! Delivery is at most once: Redis pub/sub keeps nothing for a listener that is not connected.
+//! So a background task (on the Tokio runtime that built the bus) listens to the channel, and
+//! when its connection closes, or stops answering a `PING` sent after a quiet spell
+//! ([`with_health_check`](RedisBusBuilder::with_health_check), default 5 s), it reconnects with
+//! a backoff growing from 50 ms to 2 s and then sends
+//! [`BusEvent::Resync`](mizan_core::BusEvent::Resync) to every local receiver: anything
+//! subscribed may be stale, so clients refetch rather than miss an invalidation. A message that
+//! is not a list of targets is logged and skipped. A failed `PUBLISH` (within
+//! [`with_timeout`](RedisBusBuilder::with_timeout), default 250 ms) is a
+//! [`BusError`](mizan_core::BusError), never a panic. Dropping the last clone of the bus stops
+//! its task and closes its connections.
 
 use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -73,7 +113,10 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{AsyncConnectionConfig, Cmd, FromRedisValue, RedisError};
 use tokio::runtime::Handle;
 
+pub use bus::{RedisBus, RedisBusBuilder};
 pub use redis;
+
+mod bus;
 
 /// The longest time to live stored; longer ones are cut to it (Redis refuses overflowing ones).
 const MAX_TTL: Duration = Duration::from_secs(365 * 24 * 3600);

@@ -1,0 +1,269 @@
+//! `RedisBus` on a real `redis-server` (each test starts its own on a free loopback port): two
+//! buses on one server play two app instances. Delivery across instances, exact targets,
+//! channel isolation, malformed messages, a restarted server (resync, then pushes resume),
+//! and no task or subscription left behind once the bus is dropped.
+
+#[path = "support/redis_server.rs"]
+mod redis_server;
+
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+use mizan_cache_redis::redis::{self, AsyncCommands};
+use mizan_cache_redis::RedisBus;
+use mizan_core::{BusError, BusEvent, BusReceiver, InvalidationBus, Target};
+use redis_server::RedisServer;
+use serde_json::{json, Value};
+
+/// The bound on waiting for any one event; events normally arrive within milliseconds.
+const WAIT: Duration = Duration::from_secs(15);
+
+fn params(value: Value) -> Option<serde_json::Map<String, Value>> {
+    value.as_object().cloned()
+}
+
+fn broad(context: &str) -> Target {
+    Target::Context {
+        context: context.into(),
+        params: None,
+    }
+}
+
+/// The next event, or a failure naming what was awaited after [`WAIT`].
+async fn next(receiver: &mut BusReceiver, what: &str) -> BusEvent {
+    match tokio::time::timeout(WAIT, receiver.next()).await {
+        Ok(Some(event)) => event,
+        Ok(None) => panic!("the receiver ended while waiting for {what}"),
+        Err(_) => panic!("no event within {WAIT:?} while waiting for {what}"),
+    }
+}
+
+async fn expect_targets(receiver: &mut BusReceiver, targets: &[Target]) {
+    let event = next(receiver, "targets").await;
+    assert_eq!(event, BusEvent::Targets(targets.into()));
+}
+
+/// Polls `condition` until it holds, failing after [`WAIT`].
+async fn eventually<F: Future<Output = bool>>(what: &str, mut condition: impl FnMut() -> F) {
+    let deadline = Instant::now() + WAIT;
+    while !condition().await {
+        assert!(
+            Instant::now() < deadline,
+            "{what} did not happen within {WAIT:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn raw_client(server: &RedisServer) -> redis::aio::MultiplexedConnection {
+    let client = redis::Client::open(server.url()).expect("a redis URL");
+    client
+        .get_multiplexed_async_connection()
+        .await
+        .expect("connect")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_publish_reaches_every_instance_with_exactly_its_targets() {
+    let server = RedisServer::start();
+    let a = RedisBus::connect(server.url()).await.expect("bus A");
+    let b = RedisBus::connect(server.url()).await.expect("bus B");
+    let (mut on_a, mut on_b) = (a.subscribe(), b.subscribe());
+    let mut also_on_b = b.subscribe();
+
+    let batches = [
+        vec![broad("catalog")],
+        vec![Target::Context {
+            context: "user".into(),
+            params: params(json!({"user_id": 5, "lang": "fr", "flag": true})),
+        }],
+        vec![
+            Target::Function {
+                context: "user".into(),
+                function: "user_profile".into(),
+                params: params(json!({"user_id": 5})),
+            },
+            Target::Function {
+                context: "catalog".into(),
+                function: "catalog_items".into(),
+                params: None,
+            },
+            broad("notes"),
+        ],
+    ];
+    for batch in &batches {
+        a.publish(batch).await.expect("publish on A");
+    }
+    b.publish(&[broad("from-b")]).await.expect("publish on B");
+    for receiver in [&mut on_a, &mut on_b, &mut also_on_b] {
+        for batch in &batches {
+            expect_targets(receiver, batch).await;
+        }
+        // Nothing else came in between: the next event is B's own publish.
+        expect_targets(receiver, &[broad("from-b")]).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn buses_on_other_channels_do_not_hear_each_other() {
+    let server = RedisServer::start();
+    let shop = RedisBus::builder(server.url())
+        .with_channel("shop:invalidate")
+        .build()
+        .await
+        .expect("shop bus");
+    let blog = RedisBus::builder(server.url())
+        .with_channel("blog:invalidate")
+        .build()
+        .await
+        .expect("blog bus");
+    assert_eq!(shop.channel(), "shop:invalidate");
+    let mut on_blog = blog.subscribe();
+    shop.publish(&[broad("catalog")]).await.expect("publish");
+    blog.publish(&[broad("posts")]).await.expect("publish");
+    expect_targets(&mut on_blog, &[broad("posts")]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_messages_are_skipped_and_later_ones_arrive() {
+    let server = RedisServer::start();
+    let a = RedisBus::connect(server.url()).await.expect("bus A");
+    let b = RedisBus::connect(server.url()).await.expect("bus B");
+    let mut on_b = b.subscribe();
+    let mut raw = raw_client(&server).await;
+    let garbage: [&[u8]; 5] = [
+        b"not json",
+        b"[1]",
+        br#"{"context": "user"}"#,
+        br#"[{"params": {}}]"#,
+        b"\xff\xfe[]",
+    ];
+    for message in garbage {
+        let heard: u64 = raw
+            .publish(RedisBus::DEFAULT_CHANNEL, message)
+            .await
+            .expect("raw PUBLISH");
+        assert_eq!(heard, 2, "both buses listen");
+    }
+    a.publish(&[broad("catalog")]).await.expect("publish on A");
+    // The first event after the garbage is the good message: no resync, no partial targets.
+    expect_targets(&mut on_b, &[broad("catalog")]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_server_resyncs_subscribers_then_pushes_resume() {
+    let mut server = RedisServer::start();
+    let a = RedisBus::connect(server.url()).await.expect("bus A");
+    let b = RedisBus::connect(server.url()).await.expect("bus B");
+    let (mut on_a, mut on_b) = (a.subscribe(), b.subscribe());
+    a.publish(&[broad("before")]).await.expect("publish");
+    expect_targets(&mut on_b, &[broad("before")]).await;
+    expect_targets(&mut on_a, &[broad("before")]).await;
+
+    server.stop();
+    let failed = a.publish(&[broad("lost")]).await;
+    assert!(
+        matches!(failed, Err(BusError::Unavailable(_))),
+        "{failed:?}"
+    );
+    server.restart();
+
+    // Both instances noticed the gap, once they listen again.
+    assert_eq!(next(&mut on_a, "resync on A").await, BusEvent::Resync);
+    assert_eq!(next(&mut on_b, "resync on B").await, BusEvent::Resync);
+    // A's publishing connection reconnects by itself; a publish may fail until it has.
+    let after = [Target::Context {
+        context: "user".into(),
+        params: params(json!({"user_id": 2})),
+    }];
+    eventually("a publish after the restart", || async {
+        a.publish(&after).await.is_ok()
+    })
+    .await;
+    expect_targets(&mut on_b, &after).await;
+    expect_targets(&mut on_a, &after).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropping_the_bus_stops_its_task_and_unsubscribes() {
+    let server = RedisServer::start();
+    let mut raw = raw_client(&server).await;
+    let metrics = tokio::runtime::Handle::current().metrics();
+    let tasks_before = metrics.num_alive_tasks();
+
+    let bus = RedisBus::builder(server.url())
+        .with_channel("dropped:invalidate")
+        .build()
+        .await
+        .expect("bus");
+    let clone = bus.clone();
+    let mut receiver = bus.subscribe();
+    bus.publish(&[broad("x")]).await.expect("publish");
+    expect_targets(&mut receiver, &[broad("x")]).await;
+    assert!(metrics.num_alive_tasks() > tasks_before);
+
+    drop(bus);
+    let still: u64 = raw.publish("dropped:invalidate", "[]").await.expect("raw");
+    assert_eq!(still, 1, "a clone keeps the bus listening");
+    drop(clone);
+    eventually("the bus unsubscribing", || {
+        let mut raw = raw.clone();
+        async move {
+            let listeners: u64 = raw.publish("dropped:invalidate", "[]").await.expect("raw");
+            listeners == 0
+        }
+    })
+    .await;
+    eventually("the bus's tasks ending", || async {
+        metrics.num_alive_tasks() == tasks_before
+    })
+    .await;
+}
+
+#[test]
+fn connecting_outside_a_runtime_is_an_error_not_a_panic() {
+    let built = futures_executor::block_on(RedisBus::connect("redis://127.0.0.1:1/"));
+    assert!(matches!(built, Err(BusError::Unavailable(_))), "{built:?}");
+}
+
+#[tokio::test]
+async fn bad_urls_and_refused_connections_are_errors() {
+    let built = RedisBus::connect("http://example/").await;
+    assert!(matches!(built, Err(BusError::Backend(_))), "{built:?}");
+    // Port 1 on loopback: nothing listens there (and it is not anyone's Redis).
+    let built = RedisBus::connect("redis://127.0.0.1:1/").await;
+    let Err(BusError::Unavailable(source)) = built else {
+        panic!("{built:?}")
+    };
+    assert!(
+        source.downcast_ref::<redis::RedisError>().is_some(),
+        "{source}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_listening_connection_resyncs_and_a_healthy_quiet_one_does_not() {
+    let server = RedisServer::start();
+    let quick = |url: String| {
+        RedisBus::builder(url)
+            .with_health_check(Duration::from_millis(10))
+            .build()
+    };
+    let a = quick(server.url()).await.expect("bus A");
+    let b = quick(server.url()).await.expect("bus B");
+    let mut on_b = b.subscribe();
+    // Quiet long enough for many health-check pings: a server that answers them is kept.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    a.publish(&[broad("quiet")]).await.expect("publish");
+    expect_targets(&mut on_b, &[broad("quiet")]).await;
+
+    // The server drops every pub/sub connection (as a proxy or failover would).
+    let killed = server
+        .command(&["CLIENT", "KILL", "TYPE", "pubsub"])
+        .expect("CLIENT KILL");
+    assert_eq!(killed, ":2", "both buses' listening connections");
+    assert_eq!(next(&mut on_b, "resync").await, BusEvent::Resync);
+    a.publish(&[broad("after")]).await.expect("publish");
+    expect_targets(&mut on_b, &[broad("after")]).await;
+}
