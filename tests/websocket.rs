@@ -5,6 +5,8 @@
 #[path = "../examples/demo/app.rs"]
 #[allow(dead_code)]
 mod app;
+#[path = "support/redis_server.rs"]
+mod redis_server;
 #[path = "../examples/demo/serve.rs"]
 #[allow(dead_code)]
 mod serve;
@@ -39,10 +41,15 @@ impl Drop for Server {
 }
 
 async fn start(adapter: Adapter) -> Server {
-    let app = app::builder(&app::Secrets::development())
-        .with_cache(mizan::MemoryCache::new())
-        .build()
-        .expect("the demo builds");
+    serve_app(
+        adapter,
+        app::builder(&app::Secrets::development()).with_cache(mizan::MemoryCache::new()),
+    )
+    .await
+}
+
+async fn serve_app(adapter: Adapter, builder: mizan::MizanBuilder) -> Server {
+    let app = builder.build().expect("the demo builds");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let task = tokio::spawn(adapter.serve(listener, app));
@@ -233,4 +240,48 @@ async fn a_message_over_one_mib_closes_with_1009() {
             "{adapter:?}"
         );
     }
+}
+
+#[tokio::test]
+async fn a_mutation_on_one_instance_reaches_a_subscriber_of_another_through_redis() {
+    let redis = redis_server::RedisServer::start();
+    let instance = || async {
+        let cache = mizan_cache_redis::RedisCache::connect(redis.url())
+            .await
+            .expect("the cache");
+        let bus = mizan_cache_redis::RedisBus::connect(redis.url())
+            .await
+            .expect("the bus");
+        let builder = app::builder(&app::Secrets::development())
+            .with_cache(cache)
+            .with_bus(bus);
+        serve_app(Adapter::Axum, builder).await
+    };
+    let (a, b) = (instance().await, instance().await);
+    let mut watcher = b.ready().await;
+    send(
+        &mut watcher,
+        json!({"type": "sub", "id": "w", "context": "user", "params": {"user_id": 2}}),
+    )
+    .await;
+    assert_eq!(
+        recv(&mut watcher).await,
+        json!({"type": "sub_ok", "id": "w"})
+    );
+
+    // Another user's instance changes first: nothing for this subscriber.
+    a.http_call("update_profile", json!({"user_id": 1, "name": "Al"}))
+        .await;
+    let reply = a
+        .http_call("update_profile", json!({"user_id": 2, "name": "Bobby"}))
+        .await;
+    assert_eq!(reply["result"]["name"], "Bobby");
+    let pushed = tokio::time::timeout(Duration::from_secs(5), recv(&mut watcher))
+        .await
+        .expect("the push arrives");
+    assert_eq!(
+        pushed,
+        json!({"type": "invalidate", "id": "w",
+               "targets": [{"context": "user", "params": {"user_id": 2}}]})
+    );
 }

@@ -39,8 +39,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let builder = app::builder(&secrets);
     let (builder, cache_name) = match std::env::var("MIZAN_REDIS_URL") {
+        // Several instances on one Redis share the cache and the invalidation bus: a mutation
+        // on one reaches the socket subscribers of every other.
         Ok(url) => (
-            builder.with_cache(mizan_cache_redis::RedisCache::connect(&url).await?),
+            builder
+                .with_cache(mizan_cache_redis::RedisCache::connect(&url).await?)
+                .with_bus(mizan_cache_redis::RedisBus::connect(&url).await?),
             "Redis",
         ),
         Err(_) => (builder.with_cache(mizan::MemoryCache::new()), "memory"),
