@@ -1573,3 +1573,23 @@ async fn csrf_protects_cookie_sessions() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn upgrade_headers_on_a_plain_route_get_a_plain_answer() {
+    each_adapter(|s| async move {
+        let label = format!("{:?}", s.adapter);
+        for path in [
+            "/api/mizan/session/",
+            "/profile/1/",
+            "/api/mizan/ctx/catalog/",
+        ] {
+            let head = format!(
+                "GET {path} HTTP/1.1\r\nhost: localhost\r\nconnection: Upgrade\r\n\
+                 upgrade: websocket\r\ncontent-length: 0\r\n\r\n"
+            );
+            let (status, _) = raw_request(s.addr, head, Vec::new()).await;
+            assert_eq!(status, 200, "{label} {path}");
+        }
+    })
+    .await;
+}

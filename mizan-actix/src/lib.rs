@@ -109,6 +109,15 @@ pub async fn handle<D: Dispatcher + ?Sized>(
         Ok(head) => head,
         Err(err) => return from_http_response(err.into_response()),
     };
+    // actix hands the bytes after the head of an `Upgrade` request to the upgrade, not to the
+    // payload, which would then never end: outside the socket endpoint such a request is
+    // answered as a plain request without a body.
+    if req.head().upgrade() {
+        let response = dispatcher
+            .dispatch(http::Request::from_parts(head, Bytes::new()))
+            .await;
+        return from_http_response(response);
+    }
     let response = match dispatcher.body_plan(&head).buffer_limit() {
         None => {
             dispatcher
