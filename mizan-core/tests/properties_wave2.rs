@@ -1,10 +1,11 @@
-//! Property-based tests of the wave-2 decoders: multipart uploads and forms.
+//! Property-based tests of the wave-2 decoders: multipart uploads, forms and socket messages.
 //!
 //! - any multipart body (well-formed or not, truncated, with foreign boundaries, duplicate or
 //!   missing parts, references to absent parts) gets a 2xx or a 4xx with the JSON error
 //!   envelope, never a 5xx, and a successful upload reports exactly the bytes sent;
 //! - any JSON sent to a form's validation or submit gets `{"valid", "issues"}` or a 4xx, every
-//!   issue is well-formed, and no message repeats a submitted value.
+//!   issue is well-formed, and no message repeats a submitted value;
+//! - any sequence of socket messages gets JSON answers or a protocol close code, never a panic.
 //!
 //! Cases per property: 1024, or `MIZAN_PROPTEST_CASES`.
 
@@ -353,6 +354,70 @@ proptest! {
         prop_assert_eq!(submitted.status().is_success(), valid, "{}", submitted.json());
         if !valid && data.is_object() {
             check_issues(&submitted.json()["error"]["details"]["issues"], &data)?;
+        }
+    }
+}
+
+// ---- Socket messages ----
+
+fn socket_message() -> impl Strategy<Value = String> {
+    let id = prop_oneof![
+        (0u32..4).prop_map(|n| json!(n)),
+        select(vec!["a", "b", ""]).prop_map(|s| json!(s)),
+        Just(json!(null)),
+        Just(json!([1])),
+    ];
+    let kind = select(vec![
+        "init", "call", "ctx", "sub", "unsub", "ping", "nope", "",
+    ]);
+    prop_oneof![
+        4 => (kind, id, proptest::option::of(field_value()), proptest::option::of(field_value()))
+            .prop_map(|(kind, id, a, b)| {
+                let mut message = json!({"type": kind, "id": id, "fn": "echo", "name": "user",
+                                         "context": "user"});
+                if let Some(a) = a { message["args"] = a; }
+                if let Some(b) = b { message["params"] = b; }
+                message.to_string()
+            }),
+        1 => vec(any::<char>(), 0..64).prop_map(|chars| chars.into_iter().collect()),
+        1 => "[\\[{\"a-z:,0-9\\]} ]{0,80}",
+    ]
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    /// Any sequence of text messages leaves the machine open and answering, or closed with a
+    /// protocol close code; it never panics, and everything it sends is JSON.
+    #[test]
+    fn any_socket_messages_get_answers_or_a_protocol_close(
+        messages in vec(socket_message(), 1..12),
+        authenticate in any::<bool>(),
+    ) {
+        use mizan_core::socket::{Action, Connection, Expiry};
+        let now = std::time::Instant::now();
+        let mut connection = Connection::new(mizan_core::SocketLimits::default(), now);
+        for message in &messages {
+            connection.handle_text(now, message);
+            while let Some(action) = connection.poll_action() {
+                if let Action::Authenticate { .. } = action {
+                    let verdict = if authenticate {
+                        Ok(Expiry::Never)
+                    } else {
+                        Err(ApiError::unauthenticated())
+                    };
+                    connection.on_init_verdict(now, verdict);
+                }
+            }
+            while let Some(text) = connection.poll_transmit(now) {
+                prop_assert!(serde_json::from_str::<Value>(&text).is_ok(), "{text}");
+            }
+        }
+        if let Some(reason) = connection.close_reason() {
+            prop_assert!(
+                [4400, 4401, 4408, 4409, 4429, 1009, 1013, 1001].contains(&reason.code()),
+                "close {}", reason.code()
+            );
         }
     }
 }
