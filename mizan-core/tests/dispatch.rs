@@ -1235,3 +1235,49 @@ fn a_lost_purge_is_retried_by_the_next_cache_operation_of_its_instance() {
     assert_eq!(anon(&one).name("6"), "Bob");
     assert_eq!(reader.name("5"), "Zed");
 }
+
+#[test]
+fn successful_mutations_publish_their_targets_on_the_bus() {
+    use futures_util::{FutureExt, StreamExt};
+    use mizan_core::{BusEvent, Function, MemoryBus};
+
+    let bus = MemoryBus::new();
+    let app = Mizan::builder()
+        .with_function(
+            Function::new("profile")
+                .with_context("user")
+                .with_param::<i64>("user_id")
+                .handler(|_, mut args| async move { args.take::<i64>("user_id") }),
+        )
+        .with_function(
+            Function::new("rename")
+                .with_affects(["user"])
+                .with_param::<i64>("user_id")
+                .handler(|_, mut args| async move {
+                    let id: i64 = args.take("user_id")?;
+                    if id < 0 {
+                        return Err(ApiError::bad_request("negative id"));
+                    }
+                    Ok(id)
+                }),
+        )
+        .with_bus(bus)
+        .build()
+        .unwrap();
+    let mut receiver = app.bus().subscribe();
+    let client = TestClient::new(&app);
+    let failed = block_on(client.call("rename", json!({"user_id": -1})));
+    assert_eq!(failed.status(), 400);
+    assert!(
+        receiver.next().now_or_never().is_none(),
+        "a failed mutation publishes nothing"
+    );
+    block_on(client.call("rename", json!({"user_id": 2})));
+    match receiver.next().now_or_never() {
+        Some(Some(BusEvent::Targets(targets))) => assert_eq!(
+            serde_json::to_value(&targets[..]).unwrap(),
+            json!([{"context": "user", "params": {"user_id": 2}}])
+        ),
+        other => panic!("expected the targets, got {other:?}"),
+    }
+}
