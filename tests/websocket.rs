@@ -26,7 +26,7 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 /// The adapters whose socket endpoint is wired.
-const ADAPTERS: [Adapter; 1] = [Adapter::Axum];
+const ADAPTERS: [Adapter; 2] = [Adapter::Axum, Adapter::Tower];
 
 /// A running demo; stopped when dropped.
 struct Server {

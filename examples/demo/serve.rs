@@ -74,6 +74,7 @@ impl Adapter {
                         let io = hyper_util::rt::TokioIo::new(stream);
                         if let Err(err) = hyper::server::conn::http1::Builder::new()
                             .serve_connection(io, service)
+                            .with_upgrades()
                             .await
                         {
                             tracing::debug!(error = %err, "connection ended with an error");

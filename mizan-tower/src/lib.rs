@@ -26,6 +26,7 @@
 //! | feature | default | what |
 //! |---|---|---|
 //! | `tower-sessions` | no | `sessions`: the caller from a [tower-sessions](https://docs.rs/tower-sessions) `Session` (`TowerSessionIdentity`) |
+//! | `websocket` | no | the socket endpoint (`{mount}ws/`) on hyper: serve connections with `.with_upgrades()` |
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -41,6 +42,9 @@ use mizan_core::{ApiError, BodyStream, BoxError, Dispatcher};
 
 pub use mizan_core;
 
+#[cfg(feature = "websocket")]
+mod socket;
+
 #[cfg(feature = "tower-sessions")]
 pub mod sessions;
 
@@ -51,12 +55,15 @@ pub type MizanBody = Full<Bytes>;
 #[derive(Debug)]
 pub struct MizanService<D> {
     dispatcher: Arc<D>,
+    /// The socket endpoint's path, served with feature `websocket`.
+    socket: Option<Arc<str>>,
 }
 
 impl<D> Clone for MizanService<D> {
     fn clone(&self) -> Self {
         Self {
             dispatcher: Arc::clone(&self.dispatcher),
+            socket: self.socket.clone(),
         }
     }
 }
@@ -64,8 +71,10 @@ impl<D> Clone for MizanService<D> {
 impl<D: Dispatcher> MizanService<D> {
     /// Serves `dispatcher` (usually a `mizan_core::Mizan` app).
     pub fn new(dispatcher: D) -> Self {
+        let socket = dispatcher.routes().socket.map(Arc::from);
         Self {
             dispatcher: Arc::new(dispatcher),
+            socket,
         }
     }
 
@@ -92,6 +101,13 @@ where
 
     fn call(&mut self, request: http::Request<B>) -> Self::Future {
         let dispatcher = Arc::clone(&self.dispatcher);
+        #[cfg(feature = "websocket")]
+        if self.socket.as_deref() == Some(request.uri().path()) {
+            let (parts, _body) = request.into_parts();
+            return Box::pin(
+                async move { Ok(socket::upgrade(dispatcher, parts).await.map(Full::new)) },
+            );
+        }
         Box::pin(async move {
             let (parts, body) = request.into_parts();
             // Through `&D`: `Arc<D>`'s own `Dispatcher` impl would box the future once more.
