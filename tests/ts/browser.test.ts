@@ -10,14 +10,13 @@ import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { extname, join, normalize, resolve } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { chromium } from "playwright-core";
 import type { BrowserContext, Page } from "playwright-core";
 
+import { launchChromium } from "./chromium.js";
 import { forwardTo } from "./proxy.js";
 
 const demo = new URL(process.env.MIZAN_E2E_URL ?? "http://127.0.0.1:8000");
 const dist = resolve(process.env.WEB_DIST ?? "../../examples/web/dist");
-const executablePath = process.env.CHROMIUM ?? "/usr/bin/chromium";
 
 const TYPES: Record<string, string> = {
   ".html": "text/html; charset=utf-8",
@@ -74,20 +73,7 @@ const counts = () => ({
 before(async () => {
   server = await serve();
   profileDir = mkdtempSync(join(tmpdir(), "mizan-chromium-"));
-  context = await chromium.launchPersistentContext(profileDir, {
-    executablePath,
-    headless: true,
-    args: [
-      "--headless",
-      "--no-sandbox",
-      "--disable-gpu",
-      "--disable-quic",
-      "--no-first-run",
-      "--disable-background-networking",
-      "--disable-component-update",
-      "--disable-sync",
-    ],
-  });
+  context = await launchChromium(profileDir);
   page = context.pages()[0] ?? (await context.newPage());
   page.setDefaultTimeout(10_000);
   page.on("request", (request) => {

@@ -11,23 +11,12 @@ import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join, normalize, resolve } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { chromium } from "playwright-core";
 import type { BrowserContext, Page } from "playwright-core";
 
+import { launchChromium } from "./chromium.js";
 import { forwardTo } from "./proxy.js";
 
 const dist = resolve(process.env.WEB_DIST ?? "../../examples/web/dist");
-const executablePath = process.env.CHROMIUM ?? "/usr/bin/chromium";
-const ARGS = [
-  "--headless",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-quic",
-  "--no-first-run",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-];
 
 /** Serves `/assets/` from `dist` and forwards every other path to `upstream`. */
 function serve(upstream: URL): Promise<Server> {
@@ -64,7 +53,7 @@ const requests: string[] = [];
 async function browser(options: { javaScriptEnabled?: boolean } = {}, quiet = false): Promise<Page> {
   const dir = mkdtempSync(join(tmpdir(), "mizan-chromium-"));
   dirs.push(dir);
-  const context = await chromium.launchPersistentContext(dir, { executablePath, headless: true, args: ARGS, ...options });
+  const context = await launchChromium(dir, options);
   contexts.push(context);
   const page = context.pages()[0] ?? (await context.newPage());
   page.setDefaultTimeout(10_000);
