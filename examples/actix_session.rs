@@ -51,9 +51,7 @@ pub(crate) async fn login(
         .ok_or_else(|| {
             ApiError::from_code(ErrorCode::Unauthenticated, "invalid username or password")
         })?;
-    SessionUser::new(name)
-        .with_staff(staff)
-        .login(session(req)?);
+    session(req)?.login(&SessionUser::new(name).with_staff(staff));
     Ok(Me {
         id: name.to_owned(),
         staff,
@@ -73,7 +71,7 @@ pub(crate) async fn whoami(req: &Request) -> Result<Me, ApiError> {
 /// Ends the caller's session.
 #[client(auth)]
 pub(crate) async fn logout(req: &Request) -> Result<bool, ApiError> {
-    SessionUser::logout(session(req)?);
+    session(req)?.logout();
     Ok(true)
 }
 

@@ -16,7 +16,7 @@
 
 use mizan::tower::sessions::tower_sessions::cookie::SameSite;
 use mizan::tower::sessions::tower_sessions::{MemoryStore, SessionManagerLayer};
-use mizan::tower::sessions::{session, SessionUser, TowerSessionIdentity};
+use mizan::tower::sessions::{self, session, SessionUser, TowerSessionIdentity};
 use mizan::{client, ApiError, BuildError, Csrf, ErrorCode, Mizan, Request};
 use schemars::JsonSchema;
 use serde::Serialize;
@@ -44,10 +44,7 @@ pub(crate) async fn login(
         .ok_or_else(|| {
             ApiError::from_code(ErrorCode::Unauthenticated, "invalid username or password")
         })?;
-    SessionUser::new(name)
-        .with_staff(staff)
-        .login(session(req)?)
-        .await?;
+    sessions::login(session(req)?, &SessionUser::new(name).with_staff(staff)).await?;
     Ok(Me {
         id: name.to_owned(),
         staff,
@@ -67,7 +64,7 @@ pub(crate) async fn whoami(req: &Request) -> Result<Me, ApiError> {
 /// Ends the caller's session.
 #[client(auth)]
 pub(crate) async fn logout(req: &Request) -> Result<bool, ApiError> {
-    SessionUser::logout(session(req)?).await?;
+    sessions::logout(session(req)?).await?;
     Ok(true)
 }
 

@@ -8,8 +8,8 @@
 //!   actix session and hands an [`ActixSession`] to the core request, where
 //!   [`ActixSessionIdentity`] turns it into the caller's identity and functions find it with
 //!   [`session`];
-//! - a function logs a user in or out through that handle ([`SessionUser::login`],
-//!   [`SessionUser::logout`]); after the function has answered, the middleware applies the
+//! - a function logs a user in or out through that handle ([`ActixSession::login`],
+//!   [`ActixSession::logout`]); after the function has answered, the middleware applies the
 //!   change to the actix session (login: a new session key, then the user; logout: the session
 //!   is purged), and actix-session's own middleware writes the cookie.
 //!
@@ -40,13 +40,13 @@
 //!     if password != "let me in" {
 //!         return Err(ApiError::bad_request("wrong password"));
 //!     }
-//!     SessionUser::new(username).login(session(req)?);
+//!     session(req)?.login(&SessionUser::new(username));
 //!     Ok(true)
 //! }
 //!
 //! #[client(auth)]
 //! async fn logout(req: &Request) -> Result<bool, ApiError> {
-//!     SessionUser::logout(session(req)?);
+//!     session(req)?.logout();
 //!     Ok(true)
 //! }
 //!
@@ -73,8 +73,8 @@ use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
 use actix_web::HttpMessage as _;
+pub use mizan_core::auth::SessionUser;
 use mizan_core::{async_trait, AuthError, Identity, IdentitySource, Request};
-use serde::{Deserialize, Serialize};
 
 /// The actix-session crate this module works with, for its `SessionMiddleware`, `Session` and
 /// `storage::CookieSessionStore`.
@@ -85,68 +85,6 @@ pub const USER_KEY: &str = "mizan.user";
 
 /// The session key of the random value that CSRF tokens of the session are bound to.
 pub const CSRF_SESSION_KEY: &str = "mizan.csrf_session";
-
-/// The logged-in user a session holds: what [`ActixSessionIdentity`] turns into an
-/// [`Identity`].
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SessionUser {
-    /// The user's id.
-    pub user_id: String,
-    /// Staff may pass `auth = "staff"` guards.
-    #[serde(default)]
-    pub staff: bool,
-    /// Superusers pass every guard.
-    #[serde(default)]
-    pub superuser: bool,
-}
-
-impl SessionUser {
-    /// A plain (neither staff nor superuser) user.
-    pub fn new(user_id: impl Into<String>) -> Self {
-        Self {
-            user_id: user_id.into(),
-            staff: false,
-            superuser: false,
-        }
-    }
-
-    /// Marks the user as staff.
-    pub fn with_staff(mut self, staff: bool) -> Self {
-        self.staff = staff;
-        self
-    }
-
-    /// Marks the user as superuser.
-    pub fn with_superuser(mut self, superuser: bool) -> Self {
-        self.superuser = superuser;
-        self
-    }
-
-    /// The identity of this user in a request authenticated by the cookie of session `session`.
-    pub fn identity(&self, session: impl Into<String>) -> Identity {
-        Identity::user(self.user_id.clone())
-            .with_staff(self.staff)
-            .with_superuser(self.superuser)
-            .with_cookie_session(session)
-    }
-
-    /// Logs this user in once the function has answered: the session gets a new key, this user
-    /// and a new CSRF binding value. Later requests with the cookie are this user.
-    pub fn login(&self, session: &ActixSession) {
-        session.set_change(Change::Login(self.clone()));
-    }
-
-    /// Logs the session's user out once the function has answered: the session is purged (the
-    /// response removes its cookie).
-    pub fn logout(session: &ActixSession) {
-        session.set_change(Change::Logout);
-    }
-
-    /// The user the session held when the request arrived, if any.
-    pub fn current(session: &ActixSession) -> Result<Option<Self>, AuthError> {
-        Ok(session.loaded()?.map(|(user, _)| user.clone()))
-    }
-}
 
 /// What a function asked of the session.
 #[derive(Debug, Clone)]
@@ -171,6 +109,23 @@ struct Inner {
 }
 
 impl ActixSession {
+    /// Logs `user` in once the function has answered: the session gets a new key, this user
+    /// and a new CSRF binding value. Later requests with the cookie are this user.
+    pub fn login(&self, user: &SessionUser) {
+        self.set_change(Change::Login(user.clone()));
+    }
+
+    /// Logs the session's user out once the function has answered: the session is purged (the
+    /// response removes its cookie).
+    pub fn logout(&self) {
+        self.set_change(Change::Logout);
+    }
+
+    /// The user the session held when the request arrived, if any.
+    pub fn user(&self) -> Result<Option<SessionUser>, AuthError> {
+        Ok(self.loaded()?.map(|(user, _)| user.clone()))
+    }
+
     /// Reads the user from `session`, giving a logged-in session without a CSRF binding value
     /// one.
     fn read(session: &Session) -> Result<Self, actix_web::Error> {
@@ -357,7 +312,7 @@ mod tests {
     fn login_renews_the_session_and_binds_csrf_to_a_fresh_value() {
         let session = TestRequest::default().to_srv_request().get_session();
         let handle = ActixSession::read(&session).unwrap();
-        SessionUser::new("3").with_superuser(true).login(&handle);
+        handle.login(&SessionUser::new("3").with_superuser(true));
         handle.apply(&session).unwrap();
         assert_eq!(session.status(), SessionStatus::Renewed);
         let first = session.get::<String>(CSRF_SESSION_KEY).unwrap().unwrap();
@@ -369,13 +324,13 @@ mod tests {
         assert_eq!(identity.cookie_session.as_deref(), Some(first.as_str()));
 
         let again = ActixSession::read(&session).unwrap();
-        SessionUser::new("3").login(&again);
+        again.login(&SessionUser::new("3"));
         again.apply(&session).unwrap();
         let second = session.get::<String>(CSRF_SESSION_KEY).unwrap().unwrap();
         assert_ne!(first, second, "each login binds tokens anew");
 
         let out = ActixSession::read(&session).unwrap();
-        SessionUser::logout(&out);
+        out.logout();
         out.apply(&session).unwrap();
         assert_eq!(session.status(), SessionStatus::Purged);
         assert!(session.entries().is_empty());
@@ -398,7 +353,7 @@ mod tests {
         let err = identify(Some(&handle)).unwrap_err();
         assert!(matches!(err, AuthError::Backend(_)), "{err:?}");
         assert_eq!(mizan_core::ApiError::from(err).status(), 500);
-        assert!(SessionUser::current(&handle).is_err());
+        assert!(handle.user().is_err());
     }
 
     #[test]

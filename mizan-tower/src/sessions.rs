@@ -4,9 +4,9 @@
 //! An app that keeps sessions with tower-sessions' `SessionManagerLayer` (on axum or any tower
 //! stack) plugs them into Mizan in two steps:
 //!
-//! 1. its login function stores the user in the session with [`SessionUser::login`] (under the
+//! 1. its login function stores the user in the session with [`login`] (under the
 //!    key [`USER_KEY`], after giving the session a new id, so a session id planted before login
-//!    is worthless), and its logout function ends the session with [`SessionUser::logout`];
+//!    is worthless), and its logout function ends the session with [`logout`];
 //! 2. the app identifies callers with [`TowerSessionIdentity`], which reads the `Session` that
 //!    the layer put into the request's extensions.
 //!
@@ -20,20 +20,20 @@
 //!
 //! ```
 //! use mizan_core::{client, ApiError, Mizan, Request};
-//! use mizan_tower::sessions::{session, SessionUser, TowerSessionIdentity};
+//! use mizan_tower::sessions::{self, session, SessionUser, TowerSessionIdentity};
 //!
 //! #[client]
 //! async fn login(req: &Request, username: String, password: String) -> Result<bool, ApiError> {
 //!     if password != "let me in" {
 //!         return Err(ApiError::bad_request("wrong password"));
 //!     }
-//!     SessionUser::new(username).login(session(req)?).await?;
+//!     sessions::login(session(req)?, &SessionUser::new(username)).await?;
 //!     Ok(true)
 //! }
 //!
 //! #[client(auth)]
 //! async fn logout(req: &Request) -> Result<bool, ApiError> {
-//!     SessionUser::logout(session(req)?).await?;
+//!     sessions::logout(session(req)?).await?;
 //!     Ok(true)
 //! }
 //!
@@ -48,8 +48,8 @@
 //! # let _ = app;
 //! ```
 
+pub use mizan_core::auth::SessionUser;
 use mizan_core::{async_trait, AuthError, BoxError, Identity, IdentitySource, Request};
-use serde::{Deserialize, Serialize};
 use tower_sessions::Session;
 
 /// The tower-sessions crate this module works with, for its `SessionManagerLayer`, `Session`
@@ -59,69 +59,25 @@ pub use tower_sessions;
 /// The session key the logged-in [`SessionUser`] is stored under.
 pub const USER_KEY: &str = "mizan.user";
 
-/// The logged-in user a session holds: what [`TowerSessionIdentity`] turns into an [`Identity`].
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SessionUser {
-    /// The user's id.
-    pub user_id: String,
-    /// Staff may pass `auth = "staff"` guards.
-    #[serde(default)]
-    pub staff: bool,
-    /// Superusers pass every guard.
-    #[serde(default)]
-    pub superuser: bool,
+/// Logs `user` in: gives the session a new id (the response sets its cookie) and stores the
+/// user in it. Later requests with the cookie are this user.
+pub async fn login(session: &Session, user: &SessionUser) -> Result<(), AuthError> {
+    // A request without a session cookie gets a fresh id anyway when the session is saved.
+    if session.id().is_some() {
+        session.cycle_id().await.map_err(backend)?;
+    }
+    session.insert(USER_KEY, user).await.map_err(backend)
 }
 
-impl SessionUser {
-    /// A plain (neither staff nor superuser) user.
-    pub fn new(user_id: impl Into<String>) -> Self {
-        Self {
-            user_id: user_id.into(),
-            staff: false,
-            superuser: false,
-        }
-    }
+/// Logs the session's user out: deletes the session from its store (the response removes its
+/// cookie). Later requests with the old cookie are anonymous.
+pub async fn logout(session: &Session) -> Result<(), AuthError> {
+    session.flush().await.map_err(backend)
+}
 
-    /// Marks the user as staff.
-    pub fn with_staff(mut self, staff: bool) -> Self {
-        self.staff = staff;
-        self
-    }
-
-    /// Marks the user as superuser.
-    pub fn with_superuser(mut self, superuser: bool) -> Self {
-        self.superuser = superuser;
-        self
-    }
-
-    /// The identity of this user in a request authenticated by the cookie of session `session`.
-    pub fn identity(&self, session: impl Into<String>) -> Identity {
-        Identity::user(self.user_id.clone())
-            .with_staff(self.staff)
-            .with_superuser(self.superuser)
-            .with_cookie_session(session)
-    }
-
-    /// Logs this user in: gives the session a new id (the response sets its cookie) and stores
-    /// the user in it. Later requests with the cookie are this user.
-    pub async fn login(&self, session: &Session) -> Result<(), AuthError> {
-        // A request without a session cookie gets a fresh id anyway when the session is saved.
-        if session.id().is_some() {
-            session.cycle_id().await.map_err(backend)?;
-        }
-        session.insert(USER_KEY, self).await.map_err(backend)
-    }
-
-    /// Logs the session's user out: deletes the session from its store (the response removes
-    /// its cookie). Later requests with the old cookie are anonymous.
-    pub async fn logout(session: &Session) -> Result<(), AuthError> {
-        session.flush().await.map_err(backend)
-    }
-
-    /// The user the session holds, if any.
-    pub async fn current(session: &Session) -> Result<Option<Self>, AuthError> {
-        session.get(USER_KEY).await.map_err(backend)
-    }
+/// The user the session holds, if any.
+pub async fn current_user(session: &Session) -> Result<Option<SessionUser>, AuthError> {
+    session.get(USER_KEY).await.map_err(backend)
 }
 
 /// The tower-sessions `Session` of the request a function handles; an error (500) when the app
@@ -158,7 +114,7 @@ impl IdentitySource for TowerSessionIdentity {
             return Ok(Identity::anonymous());
         };
         // Reading loads the record; a cookie whose session is gone loses its id here.
-        let user = SessionUser::current(session).await?;
+        let user = current_user(session).await?;
         Ok(match (user, session.id()) {
             (Some(user), Some(id)) => user.identity(id.to_string()),
             _ => Identity::anonymous(),
@@ -217,7 +173,7 @@ mod tests {
         let planted = next_request(&before, &store);
         let planted_id = planted.id().unwrap();
         let user = SessionUser::new("7").with_staff(true);
-        block_on(user.login(&planted)).unwrap();
+        block_on(login(&planted, &user)).unwrap();
         let after = next_request(&planted, &store);
         let id = after.id().unwrap();
         assert_ne!(id, planted_id, "login gives the session a new id");
@@ -229,7 +185,7 @@ mod tests {
         let old = Session::new(Some(planted_id), store.clone(), None);
         assert_eq!(identify(Some(old)).unwrap(), Identity::anonymous());
 
-        block_on(SessionUser::logout(&after)).unwrap();
+        block_on(logout(&after)).unwrap();
         let stale = Session::new(Some(id), store, None);
         assert_eq!(identify(Some(stale)).unwrap(), Identity::anonymous());
     }
@@ -256,7 +212,7 @@ mod tests {
         let err = identify(Some(session.clone())).unwrap_err();
         assert!(matches!(err, AuthError::Backend(_)), "{err:?}");
         assert_eq!(mizan_core::ApiError::from(err).status(), 500);
-        let login = block_on(SessionUser::new("1").login(&session));
+        let login = block_on(login(&session, &SessionUser::new("1")));
         assert!(matches!(login, Err(AuthError::Backend(_))), "{login:?}");
     }
 

@@ -5,6 +5,8 @@ use std::sync::Mutex;
 
 use async_trait::async_trait;
 
+use crate::identity::Identity;
+
 /// Answers whether a session still exists. With a store configured, every use of a JWT checks
 /// its `sid` here, so logging out (destroying the session) revokes all its tokens immediately.
 #[async_trait]
@@ -69,4 +71,58 @@ pub(crate) fn random_id() -> String {
     // The OS generator failing is not recoverable for a security token.
     getrandom::fill(&mut bytes).expect("the operating system's random generator is available");
     hex::encode(bytes)
+}
+
+/// The logged-in user a server-side session holds (what the session identity sources of the
+/// adapters, for tower-sessions and actix-session, store and turn into an [`Identity`]).
+///
+/// ```
+/// use mizan_core::auth::SessionUser;
+///
+/// let identity = SessionUser::new("7").with_staff(true).identity("session-id");
+/// assert_eq!(identity.user_id.as_deref(), Some("7"));
+/// assert!(identity.is_staff && !identity.is_superuser);
+/// assert_eq!(identity.cookie_session.as_deref(), Some("session-id"));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SessionUser {
+    /// The user's id.
+    pub user_id: String,
+    /// Staff may pass `auth = "staff"` guards.
+    #[serde(default)]
+    pub staff: bool,
+    /// Superusers pass every guard.
+    #[serde(default)]
+    pub superuser: bool,
+}
+
+impl SessionUser {
+    /// A plain (neither staff nor superuser) user.
+    pub fn new(user_id: impl Into<String>) -> Self {
+        Self {
+            user_id: user_id.into(),
+            staff: false,
+            superuser: false,
+        }
+    }
+
+    /// Marks the user as staff.
+    pub fn with_staff(mut self, staff: bool) -> Self {
+        self.staff = staff;
+        self
+    }
+
+    /// Marks the user as superuser.
+    pub fn with_superuser(mut self, superuser: bool) -> Self {
+        self.superuser = superuser;
+        self
+    }
+
+    /// The identity of this user in a request authenticated by the cookie of session `session`.
+    pub fn identity(&self, session: impl Into<String>) -> Identity {
+        Identity::user(self.user_id.clone())
+            .with_staff(self.staff)
+            .with_superuser(self.superuser)
+            .with_cookie_session(session)
+    }
 }
