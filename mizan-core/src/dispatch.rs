@@ -41,7 +41,7 @@ use crate::form::FormSpec;
 use crate::identity::Identity;
 use crate::invalidation::{merge, Target};
 use crate::registry::{Args, BoxFuture, CacheHint, FormKind, Function, Handler, RawArg, FORM_ARG};
-use crate::request::Request;
+use crate::request::{has_media_type, Request};
 use crate::socket::SocketIo;
 use crate::transport::{
     check_depth, invalid_args, json_response, parse_envelope, CallOutcome, Envelope, HttpTransport,
@@ -931,10 +931,7 @@ fn check_csrf(
         .get(CSRF_HEADER)
         .and_then(|value| value.to_str().ok())
         .map(str::to_owned);
-    let urlencoded = headers
-        .get(CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+    let urlencoded = has_media_type(headers, "application/x-www-form-urlencoded");
     let token = from_header.or_else(|| {
         let body = body.filter(|_| urlencoded)?;
         serde_urlencoded::from_bytes::<Vec<(String, String)>>(body)
@@ -995,17 +992,13 @@ fn decode(segment: &str) -> Result<String, ApiError> {
 }
 
 fn require_json(headers: &http::HeaderMap) -> Result<(), ApiError> {
-    let essence = headers
-        .get(CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .map(|v| v.split(';').next().unwrap_or_default().trim());
-    match essence {
-        Some(essence) if essence.eq_ignore_ascii_case("application/json") => Ok(()),
-        _ => Err(ApiError::from_code(
-            crate::ErrorCode::UnsupportedMediaType,
-            "call/ takes Content-Type: application/json",
-        )),
+    if has_media_type(headers, "application/json") {
+        return Ok(());
     }
+    Err(ApiError::from_code(
+        crate::ErrorCode::UnsupportedMediaType,
+        "call/ takes Content-Type: application/json",
+    ))
 }
 
 fn parse_query(query: Option<&str>) -> Result<Vec<(String, String)>, ApiError> {

@@ -231,3 +231,13 @@ impl Request {
         })
     }
 }
+
+/// Whether the head's `Content-Type` is `essence` (compared without its parameters, such as
+/// `boundary` or `charset`, and without regard to case).
+pub(crate) fn has_media_type(headers: &HeaderMap, essence: &str) -> bool {
+    headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|found| found.trim().eq_ignore_ascii_case(essence))
+}

@@ -59,6 +59,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::Value;
 
 use crate::error::{ApiError, BoxError, ErrorCode};
+use crate::request::has_media_type;
 
 /// The name of the part that carries the call envelope.
 pub const ENVELOPE_PART: &str = "__mizan";
@@ -250,11 +251,7 @@ impl std::error::Error for BodyLimitReached {}
 
 /// Whether the head announces a multipart body.
 pub(crate) fn is_multipart(headers: &http::HeaderMap) -> bool {
-    headers
-        .get(http::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .is_some_and(|essence| essence.trim().eq_ignore_ascii_case("multipart/form-data"))
+    has_media_type(headers, "multipart/form-data")
 }
 
 /// The body, shared between the multipart parser and [`MultipartReader::drain`].
