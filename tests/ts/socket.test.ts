@@ -298,6 +298,31 @@ describe("reconnection", () => {
     assert.deepEqual(ws.timers.map((t) => t.ms), [250, 999.5, 375]);
   });
 
+  it("sends a fetch in flight again over HTTP when its socket closes: no error shows", async () => {
+    ws.hold.add("ctx");
+    const read = observe({ user_id: 1 });
+    await until(() => ws.sentOf("ctx").length === 1, "the fetch");
+    ws.latest.drop(1006);
+    await until(() => read().status === "success", "the bundle");
+    assert.equal(read().data?.user_profile.name, "alice");
+    assert.equal(read().error, null);
+    assert.deepEqual(http.requests, ["GET ctx/user/?user_id=1"]);
+  });
+
+  it("hands back requests waiting for a connection that disconnect() abandons", async () => {
+    ws.autoOpen = false;
+    const answer = callEcho({ message: "x" }).then(
+      () => "answered",
+      (error: unknown) => (error instanceof MizanError ? `${error.status} ${error.code}` : String(error)),
+    );
+    await until(() => ws.sockets.length === 1, "the socket");
+    disconnect();
+    assert.equal(await answer, "404 not_found", "sent over HTTP (where the fake has no echo)");
+    assert.equal(socketStatus(), "idle");
+    ws.autoOpen = true;
+    assert.equal(await callEcho({ message: "again" }), "again", "the next request opens it again");
+  });
+
   it("caps the delay", async () => {
     ws.autoOpen = false;
     ws.randoms.push(0, 0, 0, 0, 0, 0);

@@ -441,8 +441,8 @@ export function reconnect(): void {
   else socket?.reconnect();
 }
 
-/** Closes the socket (requests in flight over it reject; live subscriptions are kept and sent
- * again when the next request or subscription opens it). */
+/** Closes the socket (calls in flight over it reject, fetches go over HTTP; live subscriptions
+ * are kept and sent again when the next request or subscription opens it). */
 export function disconnect(): void {
   socket?.disconnect();
 }

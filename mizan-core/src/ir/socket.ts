@@ -7,8 +7,9 @@
 //   (one id space for calls, fetches and subscriptions, never reused by this client).
 // - A request that could not be sent (the socket is down, waiting to reconnect, or was refused)
 //   is handed back unsent, and the runtime sends it over HTTP instead: nothing waits on a socket
-//   that is not there. A request that was sent and whose socket closed before the answer is
-//   rejected (it may have run; it is never sent twice).
+//   that is not there. A call that was sent and whose socket closed before the answer is
+//   rejected (it may have run; it is never sent twice); a fetch is handed back (reading again
+//   is harmless).
 // - Subscriptions are kept by instance key and sent again on every new connection. A fetch of a
 //   subscribed instance waits for the server's `sub_ok`, so the data it returns is watched from
 //   then on: no change falls between the fetch and the subscription.
@@ -118,6 +119,11 @@ interface Waiter {
   reject(error: unknown): void;
 }
 
+/** A request sent, awaiting its answer. */
+interface Sent extends Waiter {
+  type: SocketRequest["type"];
+}
+
 interface Queued extends Waiter {
   request: SocketRequest;
   key: string | undefined;
@@ -142,7 +148,7 @@ class Link {
   /** Closing because the token changed: it finishes its requests, then closes. */
   retiring = false;
   /** Sent requests awaiting their answer, by id. */
-  readonly pending = new Map<number, Waiter>();
+  readonly pending = new Map<number, Sent>();
   /** Subscription ids of this connection → the instance key (null once unsubscribed). */
   readonly subs = new Map<number, string | null>();
 
@@ -172,6 +178,8 @@ export class MizanSocket {
   #link: Link | null = null;
   /** Whether a connection is being set up (the token is being read). */
   #opening = false;
+  /** Bumped by `disconnect()`: a connection being set up before it is abandoned. */
+  #generation = 0;
   /** Requests waiting for the connection's `ack`. */
   #queue: Queued[] = [];
   readonly #wanted = new Map<string, Wanted>();
@@ -259,13 +267,13 @@ export class MizanSocket {
    * kept; the next request or subscription opens the socket again. */
   disconnect(): void {
     this.#stopTimer();
+    this.#generation += 1;
+    this.#opening = false;
     const link = this.#link;
     this.#link = null;
     this.#setStatus("idle");
-    if (link !== null) {
-      link.ws.close(1000, "closed by the client");
-      this.#dropped(link, 1000, "closed by the client");
-    }
+    if (link !== null) link.ws.close(1000, "closed by the client");
+    this.#dropped(link, 1000, "closed by the client");
   }
 
   /** Whether requests can go over the socket now or once it is open, opening it if needed. */
@@ -306,8 +314,10 @@ export class MizanSocket {
   async #connect(): Promise<void> {
     if (this.#link !== null || this.#opening) return;
     this.#opening = true;
+    const generation = this.#generation;
     this.#setStatus("connecting");
     const token = await this.#token();
+    if (generation !== this.#generation) return;
     this.#opening = false;
     if (this.#status !== "connecting" || this.#link !== null) return;
     let ws: WebSocketLike;
@@ -330,7 +340,7 @@ export class MizanSocket {
 
   #send(link: Link, request: SocketRequest, waiter: Waiter): void {
     const id = this.#nextId++;
-    link.pending.set(id, waiter);
+    link.pending.set(id, { type: request.type, resolve: waiter.resolve, reject: waiter.reject });
     link.send({ ...request, id });
   }
 
@@ -463,27 +473,35 @@ export class MizanSocket {
     wanted.markReady = resolve;
   }
 
-  /** Rejects what `link` had sent, and hands back what was waiting for it. */
-  #dropped(link: Link, code: number, reason: string): void {
+  /** Ends what `link` had sent: calls reject, fetches are handed back to go another way. */
+  #abandon(link: Link, code: number, reason: string): void {
     const error = this.#hooks.closedError(code, reason);
-    for (const waiter of link.pending.values()) waiter.reject(error);
+    for (const sent of link.pending.values()) {
+      if (sent.type === "ctx") sent.resolve(null);
+      else sent.reject(error);
+    }
     link.pending.clear();
+  }
+
+  /** The current connection (if any) went away: its requests end, queued ones go another
+   * way, subscriptions wait for the next connection. */
+  #dropped(link: Link | null, code: number, reason: string): void {
+    if (link !== null) {
+      this.#abandon(link, code, reason);
+      link.subs.clear();
+    }
     for (const queued of this.#queue.splice(0)) queued.resolve(null);
     for (const wanted of this.#wanted.values()) this.#unsend(wanted);
-    link.subs.clear();
   }
 
   #closed(link: Link | null, code: number, reason: string): void {
     if (link !== null && link !== this.#link) {
       // A retired (or disconnected) connection: only its own requests are concerned.
-      const error = this.#hooks.closedError(code, reason);
-      for (const waiter of link.pending.values()) waiter.reject(error);
-      link.pending.clear();
+      this.#abandon(link, code, reason);
       return;
     }
     this.#link = null;
-    if (link !== null) this.#dropped(link, code, reason);
-    else for (const queued of this.#queue.splice(0)) queued.resolve(null);
+    this.#dropped(link, code, reason);
     if (FATAL_CLOSE_CODES.includes(code)) {
       this.#setStatus("failed", code);
       return;
