@@ -285,7 +285,7 @@ export class MizanSocket {
       case "unauthenticated": {
         if (this.#hooks.tokenCanChange && (await this.#token()) === this.#refusedToken) return false;
         if (this.#status === "unauthenticated") void this.#connect();
-        return true;
+        return this.#onItsWay();
       }
       case "idle":
         void this.#connect();
@@ -298,9 +298,15 @@ export class MizanSocket {
           this.#retire(link);
           void this.#connect();
         }
-        return this.#status === "open" || this.#status === "connecting";
+        return this.#onItsWay();
       }
     }
+  }
+
+  /** Whether a connection is open or on its way (whatever happened while awaiting the token):
+   * only then may a request wait for it. */
+  #onItsWay(): boolean {
+    return this.#status === "open" || this.#status === "connecting";
   }
 
   async #token(): Promise<string | null> {
