@@ -4,11 +4,12 @@
 //! header (`x-served-by`), and a request extension ([`ServedBy`]) that the `served_by` function
 //! reads, which shows that what middleware inserts reaches a function's `Request`.
 
+use std::future::Future;
 use std::io;
 use std::sync::Arc;
 
 use mizan::http::{HeaderName, HeaderValue};
-use mizan::Dispatcher;
+use mizan::{Dispatcher, Mizan};
 use tokio::net::TcpListener;
 use tower_http::add_extension::AddExtensionLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
@@ -83,6 +84,29 @@ impl Adapter {
                 }
             }
             Self::Actix => serve_actix(listener, dispatcher).await,
+        }
+    }
+}
+
+impl Adapter {
+    /// Serves `app` on `listener` until `shutdown` completes, then shuts down gracefully: every
+    /// open socket is closed with 1001 (new upgrades get 503) while the server still runs, and
+    /// it stops once they are gone.
+    pub(crate) async fn serve_until(
+        self,
+        listener: TcpListener,
+        app: Mizan,
+        shutdown: impl Future<Output = ()>,
+    ) -> io::Result<()> {
+        let serve = self.serve(listener, app.clone());
+        tokio::pin!(serve);
+        tokio::select! {
+            result = &mut serve => return result,
+            () = shutdown => {}
+        }
+        tokio::select! {
+            result = &mut serve => result,
+            () = app.close_sockets() => Ok(()),
         }
     }
 }
