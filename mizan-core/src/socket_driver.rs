@@ -578,6 +578,7 @@ mod tests {
 
     use super::*;
     use crate::testing::block_on;
+    use crate::BoxError;
     use crate::Function;
 
     fn app() -> Mizan {
@@ -644,6 +645,104 @@ mod tests {
     fn a_call_before_init_closes_with_4401() {
         let sent = exchange(&[r#"{"type":"call","id":1,"fn":"echo","args":{}}"#], 1);
         assert!(matches!(&sent[0], Outgoing::Close(4401, _)));
+    }
+
+    /// The upgrade head the tests serve.
+    fn head() -> Parts {
+        http::Request::get("/api/mizan/ws/")
+            .body(())
+            .unwrap()
+            .into_parts()
+            .0
+    }
+
+    /// A socket that sends nothing and never ends, and what the server sent on it.
+    fn quiet_socket() -> (SocketIo, mpsc::UnboundedReceiver<Outgoing>) {
+        let (sink, sent) = mpsc::unbounded();
+        let io = SocketIo::new(stream::pending(), sink, |_| future::pending::<()>());
+        (io, sent)
+    }
+
+    /// Polls `serve` once; whether it finished.
+    fn poll_once(serve: &mut future::BoxFuture<'_, ()>) -> bool {
+        let mut cx = std::task::Context::from_waker(futures_util::task::noop_waker_ref());
+        serve.as_mut().poll(&mut cx).is_ready()
+    }
+
+    fn upgrade_head() -> Parts {
+        http::Request::get("/api/mizan/ws/")
+            .header("connection", "Upgrade")
+            .header("upgrade", "websocket")
+            .header("sec-websocket-protocol", "mizan.v1")
+            .body(())
+            .unwrap()
+            .into_parts()
+            .0
+    }
+
+    #[test]
+    fn close_sockets_closes_each_open_socket_with_1001_and_refuses_new_upgrades() {
+        let app = app();
+        let (io_a, mut sent_a) = quiet_socket();
+        let (io_b, mut sent_b) = quiet_socket();
+        let mut a = app.serve_socket(head(), io_a).boxed();
+        let mut b = app.serve_socket(head(), io_b).boxed();
+        assert!(!poll_once(&mut a) && !poll_once(&mut b));
+        assert_eq!(app.open_sockets(), 2);
+        assert_eq!(block_on(app.check_upgrade(&upgrade_head())).ok(), Some(()));
+
+        let closed = app.close_sockets();
+        assert!(poll_once(&mut a) && poll_once(&mut b));
+        for sent in [&mut sent_a, &mut sent_b] {
+            let close = sent.try_recv().unwrap();
+            assert!(matches!(close, Outgoing::Close(1001, _)), "{close:?}");
+        }
+        assert_eq!(app.open_sockets(), 0);
+        block_on(closed);
+        let refused = block_on(app.check_upgrade(&upgrade_head())).unwrap_err();
+        assert_eq!(refused.status(), StatusCode::SERVICE_UNAVAILABLE);
+        // A socket that still got through closes at once.
+        let (io, mut sent) = quiet_socket();
+        assert!(poll_once(&mut app.serve_socket(head(), io).boxed()));
+        assert!(matches!(sent.try_recv(), Ok(Outgoing::Close(1001, _))));
+    }
+
+    #[test]
+    fn the_socket_cap_refuses_upgrades_with_503_and_a_dropped_driver_frees_its_place() {
+        let app = Mizan::builder().with_max_sockets(1).build().unwrap();
+        let (io, _sent) = quiet_socket();
+        let mut first = app.serve_socket(head(), io).boxed();
+        assert!(!poll_once(&mut first));
+        assert_eq!(app.open_sockets(), 1);
+        let refused = block_on(app.check_upgrade(&upgrade_head())).unwrap_err();
+        assert_eq!(refused.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(refused.details().unwrap()["reason"], "max_sockets");
+
+        // One that raced past the check is closed with 1013 ("try again later").
+        let (io, mut sent) = quiet_socket();
+        assert!(poll_once(&mut app.serve_socket(head(), io).boxed()));
+        assert!(matches!(sent.try_recv(), Ok(Outgoing::Close(1013, _))));
+        assert_eq!(app.open_sockets(), 1);
+
+        // The driver dropped (its task aborted, its connection gone): the place is free.
+        drop(first);
+        assert_eq!(app.open_sockets(), 0);
+        assert_eq!(block_on(app.check_upgrade(&upgrade_head())).ok(), Some(()));
+        block_on(app.close_sockets());
+    }
+
+    #[test]
+    fn a_close_frame_the_socket_does_not_take_is_given_up_after_close_timeout() {
+        let app = app();
+        // The sink never has room; the sleep is the close timeout, already over.
+        let blocked = futures_util::sink::unfold((), |(), _: Outgoing| {
+            future::pending::<Result<(), BoxError>>()
+        });
+        let io = SocketIo::new(stream::pending(), blocked, |_| future::ready(()));
+        let mut serve = app.serve_socket(head(), io).boxed();
+        let _closed = app.close_sockets();
+        assert!(poll_once(&mut serve));
+        assert_eq!(app.open_sockets(), 0);
     }
 
     #[test]
