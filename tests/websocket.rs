@@ -465,6 +465,38 @@ async fn a_message_over_one_mib_closes_with_1009() {
     }
 }
 
+/// Sends `text` as one message in frames of `part` bytes (a text frame and continuations).
+async fn send_fragmented(ws: &mut Ws, text: &str, part: usize) {
+    use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
+    use tokio_tungstenite::tungstenite::protocol::frame::Frame;
+    let chunks: Vec<&[u8]> = text.as_bytes().chunks(part).collect();
+    for (i, chunk) in chunks.iter().enumerate() {
+        let opcode = OpCode::Data(if i == 0 { Data::Text } else { Data::Continue });
+        let frame = Frame::message(chunk.to_vec(), opcode, i + 1 == chunks.len());
+        ws.send(Message::Frame(frame)).await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn a_message_in_several_frames_is_one_message_and_counts_whole_against_the_limit() {
+    for adapter in Adapter::ALL {
+        let server = start(adapter).await;
+        let mut ws = server.ready().await;
+        let call = json!({"type": "call", "id": 1, "fn": "echo", "args": {"message": "joined"}});
+        send_fragmented(&mut ws, &call.to_string(), 7).await;
+        assert_eq!(
+            recv(&mut ws).await,
+            json!({"type": "result", "id": 1, "result": "joined", "invalidate": []}),
+            "{adapter:?}"
+        );
+        // Frames of 512 KiB, none over the limit, a message of 1.5 MiB: 1009.
+        let big = json!({"type": "call", "id": 2, "fn": "echo",
+                         "args": {"message": "x".repeat(3 << 19)}});
+        send_fragmented(&mut ws, &big.to_string(), 1 << 19).await;
+        assert_eq!(close_code(&mut ws).await, 1009, "{adapter:?}");
+    }
+}
+
 #[tokio::test]
 async fn the_connection_cap_refuses_upgrades_with_503_until_a_socket_closes() {
     for adapter in Adapter::ALL {
