@@ -6,13 +6,14 @@ use std::collections::HashMap;
 use std::future::{poll_fn, Future};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 
 use bytes::Bytes;
 use futures_util::future::BoxFuture;
 use futures_util::stream::FuturesUnordered;
+use futures_util::task::AtomicWaker;
 use futures_util::Stream as _;
 use http::header::{HeaderValue, AUTHORIZATION, CONNECTION, HOST, ORIGIN, UPGRADE};
 use http::request::Parts;
@@ -455,7 +456,7 @@ pub(crate) struct OpenSockets {
 struct Wakers {
     next_id: u64,
     /// The driver of each open socket, woken by [`OpenSockets::close_all`].
-    drivers: HashMap<u64, Waker>,
+    drivers: HashMap<u64, Arc<AtomicWaker>>,
     /// Whoever waits for the last socket to close.
     idle: Vec<Waker>,
 }
@@ -490,20 +491,22 @@ impl OpenSockets {
                 (open < max).then_some(open + 1)
             })
             .ok()?;
+        let waker = Arc::new(AtomicWaker::new());
         let mut wakers = self.wakers();
         let id = wakers.next_id;
         wakers.next_id += 1;
+        wakers.drivers.insert(id, Arc::clone(&waker));
         Some(SocketGuard {
             sockets: self,
             id,
+            waker,
             lagging: false,
         })
     }
 
     fn close_all(&self) {
         self.closing.store(true, Ordering::SeqCst);
-        let drivers = std::mem::take(&mut self.wakers().drivers);
-        for waker in drivers.into_values() {
+        for waker in self.wakers().drivers.values() {
             waker.wake();
         }
     }
@@ -523,27 +526,17 @@ impl OpenSockets {
 struct SocketGuard<'a> {
     sockets: &'a OpenSockets,
     id: u64,
+    /// Woken by [`OpenSockets::close_all`] (registered without taking the registry's lock).
+    waker: Arc<AtomicWaker>,
     lagging: bool,
 }
 
 impl SocketGuard<'_> {
     /// Whether the app is closing its sockets; if not, the driver is woken when it does.
     fn poll_closing(&self, cx: &mut Context<'_>) -> bool {
-        if self.sockets.closing.load(Ordering::SeqCst) {
-            return true;
-        }
-        let mut wakers = self.sockets.wakers();
-        // Checked again under the lock: `close_all` takes the wakers after setting the flag.
-        if self.sockets.closing.load(Ordering::SeqCst) {
-            return true;
-        }
-        match wakers.drivers.get_mut(&self.id) {
-            Some(waker) => waker.clone_from(cx.waker()),
-            None => {
-                wakers.drivers.insert(self.id, cx.waker().clone());
-            }
-        }
-        false
+        // Registered before the check: `close_all` sets the flag, then wakes.
+        self.waker.register(cx.waker());
+        self.sockets.closing.load(Ordering::SeqCst)
     }
 
     fn set_lagging(&mut self, lagging: bool) {
