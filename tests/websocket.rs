@@ -16,7 +16,6 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use futures_util::future::join_all;
 use futures_util::{SinkExt, StreamExt};
 use mizan::{MemoryBus, Mizan, MizanBuilder, SocketLimits};
 use serde_json::{json, Value};
@@ -189,9 +188,18 @@ fn refused(result: Result<Ws, WsError>) -> u16 {
     }
 }
 
-/// Runs `test` on every adapter at once (for tests that mostly wait).
-async fn on_every_adapter<F: Future<Output = ()>>(test: impl Fn(Adapter) -> F) {
-    join_all(Adapter::ALL.map(test)).await;
+/// Runs `test` on every adapter at once, each in a task of its own (for tests that mostly
+/// wait); a failure on any fails the test.
+async fn on_every_adapter<F>(test: impl Fn(Adapter) -> F)
+where
+    F: Future<Output = ()> + Send + 'static,
+{
+    let tasks = Adapter::ALL.map(|adapter| tokio::spawn(test(adapter)));
+    for task in tasks {
+        if let Err(err) = task.await {
+            std::panic::resume_unwind(err.into_panic());
+        }
+    }
 }
 
 #[tokio::test]
@@ -808,7 +816,10 @@ struct Drained {
     resyncs: usize,
 }
 
-async fn drain_until(ws: &mut Ws, until: impl Fn(&Message) -> bool) -> (Drained, Message) {
+async fn drain_until(
+    ws: &mut Ws,
+    until: impl Fn(&Drained, &Message) -> bool,
+) -> (Drained, Message) {
     let mut drained = Drained::default();
     loop {
         let message = next(ws).await;
@@ -821,7 +832,7 @@ async fn drain_until(ws: &mut Ws, until: impl Fn(&Message) -> bool) -> (Drained,
                 _ => {}
             }
         }
-        if until(&message) {
+        if until(&drained, &message) {
             return (drained, message);
         }
     }
@@ -832,61 +843,63 @@ async fn drain_until(ws: &mut Ws, until: impl Fn(&Message) -> bool) -> (Drained,
 async fn flood(ws: &mut Ws, first_id: usize, count: usize) {
     let message = "x".repeat(64 * 1024);
     for id in first_id..first_id + count {
-        send(
-            ws,
-            json!({"type": "call", "id": id, "fn": "echo", "args": {"message": message}}),
-        )
-        .await;
+        let call =
+            format!(r#"{{"type":"call","id":{id},"fn":"echo","args":{{"message":"{message}"}}}}"#);
+        ws.send(Message::text(call)).await.unwrap();
     }
 }
 
-/// Mutates the slow client's folder until the server counts it as lagging (`lagging` = 1) or
-/// not any more (0), failing after [`WAIT`].
-async fn wait_lagging(server: &Server, lagging: usize, mutate: bool) {
-    let deadline = Instant::now() + WAIT;
-    while server.app.lagging_sockets() != lagging {
-        assert!(
-            Instant::now() < deadline,
-            "lagging sockets: {} (waiting for {lagging})",
-            server.app.lagging_sockets()
-        );
-        if mutate {
-            server
-                .http_call("add_note", json!({"folder": "slow", "text": "t"}))
-                .await;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+/// A server with a healthy subscriber and a slow client, both subscribed to a folder of notes.
+async fn slow_reader_setup(adapter: Adapter, limits: SocketLimits) -> (Server, Ws, Ws) {
+    let server = serve_app(adapter, demo().with_socket_limits(limits)).await;
+    let mut healthy = server.ready().await;
+    send(
+        &mut healthy,
+        json!({"type": "sub", "id": "ok", "context": "notes", "params": {"folder": "ok"}}),
+    )
+    .await;
+    assert_eq!(recv(&mut healthy).await["type"], "sub_ok");
+    let mut slow = slow_client(&server).await;
+    send(
+        &mut slow,
+        json!({"type": "sub", "id": "slow", "context": "notes", "params": {"folder": "slow"}}),
+    )
+    .await;
+    assert_eq!(recv(&mut slow).await["type"], "sub_ok");
+    (server, healthy, slow)
+}
+
+/// The healthy client still gets its pushes and its replies.
+async fn still_served(server: &Server, healthy: &mut Ws, id: u32) {
+    server
+        .http_call("add_note", json!({"folder": "ok", "text": "t"}))
+        .await;
+    assert_eq!(recv(healthy).await["id"], "ok");
+    send(
+        healthy,
+        json!({"type": "call", "id": id, "fn": "echo", "args": {"message": "fine"}}),
+    )
+    .await;
+    assert_eq!(recv(healthy).await["result"], "fine");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_client_that_stops_reading_gets_resync_then_1013_while_others_go_on() {
+async fn a_client_that_stops_reading_gets_a_resync_in_place_of_its_pushes() {
+    // Stalled after 300 ms; the resync may wait a minute to be read.
     let limits = SocketLimits {
         stall_timeout: Duration::from_millis(300),
-        resync_timeout: Duration::from_secs(5),
-        close_timeout: Duration::from_secs(30),
+        resync_timeout: Duration::from_secs(60),
         ..SocketLimits::default()
     };
-    on_every_adapter(|adapter| async move {
-        let server = serve_app(adapter, demo().with_socket_limits(limits)).await;
-        let mut healthy = server.ready().await;
-        send(
-            &mut healthy,
-            json!({"type": "sub", "id": "ok", "context": "notes", "params": {"folder": "ok"}}),
-        )
-        .await;
-        assert_eq!(recv(&mut healthy).await["type"], "sub_ok");
-        let mut slow = slow_client(&server).await;
-        send(
-            &mut slow,
-            json!({"type": "sub", "id": "slow", "context": "notes", "params": {"folder": "slow"}}),
-        )
-        .await;
-        assert_eq!(recv(&mut slow).await["type"], "sub_ok");
-
-        // 1. It stops reading: once nothing leaves for a while, its pushes give way to a resync.
+    on_every_adapter(move |adapter| async move {
+        let (server, mut healthy, mut slow) = slow_reader_setup(adapter, limits).await;
+        // It stops reading and asks for more than the connection's buffers hold: once nothing
+        // leaves for a while, the server queues a resync (and drops what pushes wait).
         flood(&mut slow, 0, 200).await;
-        wait_lagging(&server, 1, true).await;
+        eventually("the slow client lagging", || {
+            server.app.lagging_sockets() == 1
+        })
+        .await;
         let mutations = 100;
         for _ in 0..mutations {
             server
@@ -894,67 +907,64 @@ async fn a_client_that_stops_reading_gets_resync_then_1013_while_others_go_on() 
                 .await;
         }
         // Meanwhile the other client is served as usual.
-        server
-            .http_call("add_note", json!({"folder": "ok", "text": "t"}))
-            .await;
-        assert_eq!(recv(&mut healthy).await["id"], "ok", "{adapter:?}");
-        send(
-            &mut healthy,
-            json!({"type": "call", "id": 1, "fn": "echo", "args": {"message": "fine"}}),
-        )
-        .await;
-        assert_eq!(recv(&mut healthy).await["result"], "fine", "{adapter:?}");
-        // It reads again: the replies it asked for, then one resync in place of the pushes.
-        let (drained, _) = drain_until(&mut slow, |message| {
-            matches!(message, Message::Text(text) if text.as_str() == r#"{"type":"resync"}"#)
-        })
-        .await;
-        assert_eq!(drained.resyncs, 1, "{adapter:?}: {drained:?}");
-        assert!(drained.results >= 100, "{adapter:?}: {drained:?}");
+        still_served(&server, &mut healthy, 1).await;
+        // It reads again: one resync in place of the pushes made while it did not read.
+        let (before, _) = drain_until(&mut slow, |drained, _| drained.resyncs == 1).await;
         assert!(
-            drained.invalidates < mutations / 10,
-            "{adapter:?}: the pushes were not dropped: {drained:?}"
+            before.invalidates < mutations / 10,
+            "{adapter:?}: the pushes were not dropped: {before:?}"
         );
-        // Pushes resume after the resync.
+        // Pushes resume after the resync, and every call got its one answer.
         server
             .http_call("add_note", json!({"folder": "slow", "text": "t"}))
             .await;
-        drain_until(&mut slow, |message| {
-            matches!(message, Message::Text(text) if text.as_str().contains(r#""type":"invalidate""#))
+        let (after, _) = drain_until(&mut slow, |drained, _| {
+            drained.invalidates > 0 && before.results + drained.results == 200
         })
         .await;
+        assert_eq!(after.resyncs, 0, "{adapter:?}: {after:?}");
         assert_eq!(server.app.lagging_sockets(), 0, "{adapter:?}");
+        assert_eq!(server.app.open_sockets(), 2, "{adapter:?}");
+    })
+    .await;
+}
 
-        // 2. It stops reading again and does not come back in time: closed with 1013.
-        flood(&mut slow, 1000, 200).await;
-        wait_lagging(&server, 1, true).await;
-        send(
-            &mut healthy,
-            json!({"type": "call", "id": 2, "fn": "echo", "args": {"message": "still"}}),
-        )
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_client_that_stops_reading_for_good_is_closed_with_1013_while_others_go_on() {
+    // Stalled after 300 ms, closed when its resync is still unread 1 s later; the close frame
+    // may wait a minute for the client to read it.
+    let limits = SocketLimits {
+        stall_timeout: Duration::from_millis(300),
+        resync_timeout: Duration::from_secs(1),
+        close_timeout: Duration::from_secs(60),
+        ..SocketLimits::default()
+    };
+    on_every_adapter(move |adapter| async move {
+        let (server, mut healthy, mut slow) = slow_reader_setup(adapter, limits).await;
+        flood(&mut slow, 0, 200).await;
+        still_served(&server, &mut healthy, 1).await;
+        eventually("the slow client closed", || {
+            server.app.slow_sockets_closed() == 1
+        })
         .await;
-        assert_eq!(recv(&mut healthy).await["result"], "still", "{adapter:?}");
-        // The resync is not read within its timeout: the server gives the socket up.
-        wait_lagging(&server, 0, false).await;
-        let (closed, close) =
-            drain_until(&mut slow, |message| matches!(message, Message::Close(_))).await;
+        still_served(&server, &mut healthy, 2).await;
+        // It reads at last: what the connection held, then the close frame; never the resync
+        // it did not read in time.
+        let (drained, close) =
+            drain_until(&mut slow, |_, message| matches!(message, Message::Close(_))).await;
         match close {
             Message::Close(Some(frame)) => assert_eq!(u16::from(frame.code), 1013, "{adapter:?}"),
             other => panic!("{adapter:?}: expected 1013, got {other:?}"),
         }
-        // The resync it never read went with the connection.
-        assert_eq!(closed.resyncs, 0, "{adapter:?}: {closed:?}");
+        assert_eq!(drained.resyncs, 0, "{adapter:?}: {drained:?}");
+        assert!(drained.results < 200, "{adapter:?}: {drained:?}");
         match slow.next().await {
             None | Some(Ok(Message::Close(_))) | Some(Err(_)) => {}
             other => panic!("{adapter:?}: more after the close: {other:?}"),
         }
         eventually("the slow socket leaving", || server.app.open_sockets() == 1).await;
-        send(
-            &mut healthy,
-            json!({"type": "call", "id": 3, "fn": "echo", "args": {"message": "after"}}),
-        )
-        .await;
-        assert_eq!(recv(&mut healthy).await["result"], "after", "{adapter:?}");
+        still_served(&server, &mut healthy, 3).await;
+        assert_eq!(server.app.slow_sockets_closed(), 1, "{adapter:?}");
     })
     .await;
 }

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::future::{poll_fn, Future};
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 use std::time::Instant;
@@ -123,6 +123,12 @@ impl Mizan {
         self.inner.sockets.lagging.load(Ordering::SeqCst)
     }
 
+    /// How many sockets the app has closed with 1013 since it was built because their client
+    /// stopped reading (a `resync` left unread, or replies piling up unread). Never decreases.
+    pub fn slow_sockets_closed(&self) -> u64 {
+        self.inner.sockets.slow_closed.load(Ordering::SeqCst)
+    }
+
     /// Closes every open WebSocket with 1001 ("going away") and refuses new upgrades with 503
     /// from then on: call it when the server starts shutting down, before it stops serving.
     ///
@@ -193,6 +199,12 @@ impl Mizan {
                 match action {
                     Action::Close(reason) => {
                         guard.set_lagging(false);
+                        if reason == CloseReason::SlowReader {
+                            self.inner
+                                .sockets
+                                .slow_closed
+                                .fetch_add(1, Ordering::SeqCst);
+                        }
                         let close = Outgoing::Close(reason.code(), reason.reason());
                         send_close(&mut outgoing, close, sleep(limits.close_timeout)).await;
                         return;
@@ -448,6 +460,7 @@ async fn send_close(
 pub(crate) struct OpenSockets {
     open: AtomicUsize,
     lagging: AtomicUsize,
+    slow_closed: AtomicU64,
     closing: AtomicBool,
     wakers: Mutex<Wakers>,
 }
