@@ -155,6 +155,8 @@ async fn serve_actix<D: Dispatcher>(listener: TcpListener, dispatcher: D) -> io:
                     .configure(mizan_actix::configure(Arc::clone(&dispatcher)))
             })
             .workers(2)
+            // Shutdown is the caller's: it closes the sockets (1001) before stopping the server.
+            .disable_signals()
             .listen(listener)?
             .run();
             let _ = handle_tx.send(server.handle());
