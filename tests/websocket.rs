@@ -180,12 +180,24 @@ async fn eventually(what: &str, mut condition: impl FnMut() -> bool) {
     }
 }
 
-/// The status of a refused upgrade.
+/// The status of a refused upgrade, whose body is the error envelope with the code that goes
+/// with it.
 fn refused(result: Result<Ws, WsError>) -> u16 {
-    match result {
-        Err(WsError::Http(response)) => response.status().as_u16(),
+    let response = match result {
+        Err(WsError::Http(response)) => response,
         other => panic!("expected a refused upgrade, got {:?}", other.map(|_| ())),
-    }
+    };
+    let status = response.status().as_u16();
+    let body: Value =
+        serde_json::from_slice(response.body().as_deref().expect("a body")).expect("JSON");
+    let code = match status {
+        400 => "bad_request",
+        403 => "forbidden",
+        503 => "service_unavailable",
+        other => panic!("unexpected status {other}: {body}"),
+    };
+    assert_eq!(body["error"]["code"], code, "{body}");
+    status
 }
 
 /// Runs `test` on every adapter at once, each in a task of its own (for tests that mostly

@@ -484,9 +484,13 @@ impl OpenSockets {
     /// 503 when the app is closing its sockets or holds `max` of them already.
     fn has_room(&self, max: usize) -> Result<(), ApiError> {
         let unavailable = |message: &'static str, reason: &str| {
-            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message)
-                .with_details(serde_json::json!({ "reason": reason }))
-                .with_header(http::header::RETRY_AFTER, HeaderValue::from_static("5"))
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "service_unavailable",
+                message,
+            )
+            .with_details(serde_json::json!({ "reason": reason }))
+            .with_header(http::header::RETRY_AFTER, HeaderValue::from_static("5"))
         };
         if self.closing.load(Ordering::SeqCst) {
             return Err(unavailable("the server is shutting down", "shutting_down"));
