@@ -4,11 +4,12 @@
 //! header (`x-served-by`), and a request extension ([`ServedBy`]) that the `served_by` function
 //! reads, which shows that what middleware inserts reaches a function's `Request`.
 
+use std::future::Future;
 use std::io;
 use std::sync::Arc;
 
 use mizan::http::{HeaderName, HeaderValue};
-use mizan::Dispatcher;
+use mizan::{Dispatcher, Mizan};
 use tokio::net::TcpListener;
 use tower_http::add_extension::AddExtensionLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
@@ -87,6 +88,29 @@ impl Adapter {
     }
 }
 
+impl Adapter {
+    /// Serves `app` on `listener` until `shutdown` completes, then shuts down gracefully: every
+    /// open socket is closed with 1001 (new upgrades get 503) while the server still runs, and
+    /// it stops once they are gone.
+    pub(crate) async fn serve_until(
+        self,
+        listener: TcpListener,
+        app: Mizan,
+        shutdown: impl Future<Output = ()>,
+    ) -> io::Result<()> {
+        let serve = self.serve(listener, app.clone());
+        tokio::pin!(serve);
+        tokio::select! {
+            result = &mut serve => return result,
+            () = shutdown => {}
+        }
+        tokio::select! {
+            result = &mut serve => result,
+            () = app.close_sockets() => Ok(()),
+        }
+    }
+}
+
 fn served_by_header(adapter: &'static str) -> SetResponseHeaderLayer<HeaderValue> {
     SetResponseHeaderLayer::overriding(
         HeaderName::from_static(SERVED_BY),
@@ -131,6 +155,8 @@ async fn serve_actix<D: Dispatcher>(listener: TcpListener, dispatcher: D) -> io:
                     .configure(mizan_actix::configure(Arc::clone(&dispatcher)))
             })
             .workers(2)
+            // Shutdown is the caller's: it closes the sockets (1001) before stopping the server.
+            .disable_signals()
             .listen(listener)?
             .run();
             let _ = handle_tx.send(server.handle());
