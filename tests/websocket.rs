@@ -24,6 +24,7 @@ use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::handshake::client::Request;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
@@ -238,6 +239,28 @@ async fn socket_calls_return_the_result() {
         let reply = recv(&mut ws).await;
         assert_eq!(reply["error"]["code"], "not_found", "{adapter:?}");
     }
+}
+
+#[tokio::test]
+async fn a_client_s_close_is_answered_with_a_close_frame() {
+    on_every_adapter(|adapter| async move {
+        let server = start(adapter).await;
+        let mut ws = server.ready().await;
+        ws.close(Some(CloseFrame {
+            code: CloseCode::Normal,
+            reason: "bye".into(),
+        }))
+        .await
+        .unwrap();
+        // The closing handshake completes: the server's close frame, then a clean end.
+        assert_eq!(close_code(&mut ws).await, 1000, "{adapter:?}");
+        let end = tokio::time::timeout(WAIT, ws.next())
+            .await
+            .expect("the end");
+        assert!(end.is_none(), "{adapter:?}: {end:?}");
+        eventually("the socket is released", || server.app.open_sockets() == 0).await;
+    })
+    .await;
 }
 
 #[tokio::test]

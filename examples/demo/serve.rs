@@ -60,6 +60,11 @@ impl Adapter {
                     .layer(AddExtensionLayer::new(ServedBy("axum")))
                     .layer(served_by_header("axum"))
                     .layer(TraceLayer::new_for_http());
+                // Small messages (socket pushes, short answers) go out at once, not after the
+                // peer's delayed ACK.
+                let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+                    let _ = tcp.set_nodelay(true);
+                });
                 axum::serve(listener, router).await
             }
             Self::Tower => {
@@ -70,6 +75,7 @@ impl Adapter {
                     .service(mizan::tower::MizanService::new(dispatcher));
                 loop {
                     let (stream, _) = listener.accept().await?;
+                    let _ = stream.set_nodelay(true);
                     let service = hyper_util::service::TowerToHyperService::new(service.clone());
                     tokio::spawn(async move {
                         let io = hyper_util::rt::TokioIo::new(stream);

@@ -349,7 +349,16 @@ impl Mizan {
                     Done::Call(id, Err(err)) => conn.on_call_result(now, id, Err(err)),
                     Done::Fetch(id, response) => conn.on_response(now, id, &response),
                 },
-                Event::Gone | Event::Frame(Frame::Closed) => return,
+                Event::Gone => return,
+                Event::Frame(Frame::Closed) => {
+                    // The client closed: flush the library's reply to its close frame, so the
+                    // closing handshake completes cleanly (bounded, like every close).
+                    use futures_util::SinkExt;
+                    let close = outgoing.close();
+                    futures_util::pin_mut!(close);
+                    let _ = futures_util::future::select(close, sleep(limits.close_timeout)).await;
+                    return;
+                }
                 Event::Shutdown => conn.shutdown(),
                 Event::Frame(Frame::Text(text)) => conn.handle_text(now, &text),
                 Event::Frame(Frame::Binary) => conn.handle_binary(),
