@@ -1,5 +1,7 @@
-//! The cache backend suite, written once and run against every backend: `MemoryCache` and
-//! `RedisCache` (on a real `redis-server` that each test starts on a free loopback port).
+//! The cache backend suite, written once and run against every backend: `MemoryCache`,
+//! `RedisCache` (on a real `redis-server` that each test starts on a free loopback port),
+//! `RedisCache` on a real six-node Redis Cluster (started by each test), and `NearCache` (the
+//! in-process L1) in front of Redis.
 //!
 //! 1. The `CacheBackend` contract: reads, writes, expiry, deletes, literal prefix purges,
 //!    batches, large values, many keys, many tasks.
@@ -10,6 +12,8 @@
 //!
 //! A new backend gets parts 1 and 2 by adding a module to the `on_every_backend!` invocation.
 
+#[path = "support/redis_cluster.rs"]
+mod redis_cluster;
 #[path = "support/redis_server.rs"]
 mod redis_server;
 
@@ -20,9 +24,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use mizan_cache_redis::RedisCache;
+use mizan_cache_redis::{NearCache, RedisCache};
 use mizan_core::testing::{block_on, TestClient};
 use mizan_core::{ApiError, CacheBackend, CacheError, Function, Identity, MemoryCache, Mizan};
+use redis_cluster::RedisCluster;
 use redis_server::RedisServer;
 use serde_json::{json, Value};
 
@@ -61,6 +66,25 @@ macro_rules! on_every_backend {
                 }
             )*
         }
+        mod cluster {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $test() {
+                    let cluster = super::RedisCluster::start();
+                    super::$test(super::contract_cluster(&cluster).await).await;
+                }
+            )*
+        }
+        mod near_cache {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $test() {
+                    let server = super::RedisServer::start();
+                    let redis = super::contract_redis(&server).await;
+                    super::$test(super::NearCache::builder(redis).build()).await;
+                }
+            )*
+        }
     };
 }
 
@@ -83,6 +107,14 @@ on_every_backend!(
 async fn contract_redis(server: &RedisServer) -> RedisCache {
     let builder = RedisCache::builder(server.url()).with_timeout(Duration::from_secs(5));
     builder.build().await.expect("connect to the test server")
+}
+
+/// A `RedisCache` on a cluster for the contract tests, with the same generous timeout.
+async fn contract_cluster(cluster: &RedisCluster) -> RedisCache {
+    let builder = RedisCache::builder_cluster(cluster.urls()).with_timeout(Duration::from_secs(5));
+    let cache = builder.build().await.expect("connect to the test cluster");
+    assert!(cache.is_cluster());
+    cache
 }
 
 // ---------------------------------------------------------------------------
