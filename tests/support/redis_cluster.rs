@@ -143,6 +143,17 @@ impl RedisCluster {
             .collect()
     }
 
+    /// The running master that owns `key`'s slot (the others answer `-MOVED`).
+    pub(crate) fn owner_of(&self, key: &str) -> usize {
+        self.masters()
+            .into_iter()
+            .find(|&node| {
+                self.command(node, &["EXISTS", key])
+                    .is_ok_and(|r| r.starts_with(':'))
+            })
+            .unwrap_or_else(|| panic!("no master owns {key}"))
+    }
+
     /// How many keys node `node` holds.
     pub(crate) fn key_count(&self, node: usize) -> u64 {
         let reply = self.command(node, &["DBSIZE"]).expect("DBSIZE");
@@ -152,8 +163,11 @@ impl RedisCluster {
     }
 
     /// How many connections listen on `channel` at node `node` (`PUBSUB NUMSUB` counts the
-    /// node's own clients only).
+    /// node's own clients only); 0 for a killed node.
     pub(crate) fn subscribers(&self, node: usize, channel: &str) -> u64 {
+        if !self.is_running(node) {
+            return 0;
+        }
         let reply = self
             .raw(node, &["PUBSUB", "NUMSUB", channel], 4)
             .expect("PUBSUB NUMSUB");
