@@ -1,5 +1,6 @@
-//! A Redis [`CacheBackend`] for Mizan's origin cache, and [`RedisBus`], the invalidation bus
-//! that carries each mutation's targets to every instance of the app.
+//! A Redis [`CacheBackend`] for Mizan's origin cache, on a single server or a Redis Cluster;
+//! [`NearCache`], an optional in-process L1 in front of it; and [`RedisBus`], the invalidation
+//! bus that carries each mutation's targets to every instance of the app.
 //!
 //! [`RedisCache`] keeps context bundles and their epochs in Redis, so every process serving the
 //! same app shares one cache and sees the others' purges. Like every backend it only stores bytes
@@ -36,7 +37,7 @@
 //! | builder method | default | what it sets |
 //! |---|---|---|
 //! | [`with_prefix`](RedisCacheBuilder::with_prefix) | `"mizan:"` | prepended to every key, so several apps can share one Redis database |
-//! | [`with_pool_size`](RedisCacheBuilder::with_pool_size) | 50 | connections at most; each is multiplexed, opened on first use and used in turn |
+//! | [`with_pool_size`](RedisCacheBuilder::with_pool_size) | 50 | connections at most to a single server; each is multiplexed, opened on first use and used in turn (a cluster cache has one multiplexed connection per node) |
 //! | [`with_timeout`](RedisCacheBuilder::with_timeout) | 250 ms | the longest one Redis command may take |
 //!
 //! The time to live of each entry is the one the dispatcher passes (at most the app's
@@ -61,6 +62,91 @@
 //! server comes back. Errors are [`CacheError::Timeout`], [`CacheError::Unavailable`]
 //! (connection refused or lost, runtime gone) or [`CacheError::Backend`] (Redis answered with an
 //! error, bad URL), with the `redis` error as their source.
+//!
+//! # Redis Cluster
+//!
+//! [`RedisCache::builder_cluster`] (or [`RedisCache::connect_cluster`]) takes seed nodes instead
+//! of one URL, as `redis://[user:password@]host:port` or bare `host:port`; one reachable node is
+//! enough, the rest of the cluster is discovered. Everything else is the same: options, prefix,
+//! timeouts, fail-fast, errors. The cache keeps one multiplexed connection per node (the `redis`
+//! crate's cluster client), follows `MOVED`/`ASK` redirections and refreshes its slot map when the
+//! topology changes:
+//!
+//! - `get`, `put`, `delete` go to the master owning the key's slot;
+//! - `get_many` (one `MGET` on a single server) is split by slot, the parts are sent to their
+//!   masters side by side and the answers put back in the order asked, so there is never a
+//!   `CROSSSLOT` error;
+//! - `delete_by_prefix` runs `SCAN MATCH` + `UNLINK` on every master, side by side, and fails if
+//!   one of them cannot be reached (the dispatcher's epochs already made the entries
+//!   unreachable; the purge only frees memory).
+//!
+//! The epochs the dispatcher relies on need nothing more than reads and writes of single keys, so
+//! the never-stale guarantee holds on a cluster as on one server. When a master fails, commands
+//! for its slots fail (within the timeout) until its replica has taken over, and the dispatcher
+//! executes without the cache meanwhile. Known limit of Redis replication: it is asynchronous, so
+//! a write the old master acknowledged just before dying may be missing on the replica that
+//! replaces it; if that write was an epoch, a bundle stored before it can be served again until
+//! its time to live runs out.
+//!
+//! ```no_run
+//! use mizan_cache_redis::{RedisBus, RedisCache};
+//!
+//! #[tokio::main]
+//! async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//!     let nodes = ["10.0.0.1:6379", "10.0.0.2:6379", "10.0.0.3:6379"];
+//!     let cache = RedisCache::builder_cluster(nodes).with_prefix("shop:").build().await?;
+//!     let bus = RedisBus::builder_cluster(nodes).with_channel("shop:invalidate").build().await?;
+//!     # let _ = (cache, bus);
+//!     Ok(())
+//! }
+//! ```
+//!
+//! # Near cache (L1)
+//!
+//! [`NearCache`] keeps the bundles this process reads and writes in its own memory (bounded in
+//! bytes, 64 MiB by default), in front of a [`RedisCache`] on one server or a cluster. What it
+//! caches, and what it never does, keeps the never-stale guarantee across instances:
+//!
+//! - It keeps only bundle entries (keys `ctx:…`), never epochs (keys `gen:…`): every fetch still
+//!   reads the current epochs from Redis, in the same round trip it would make anyway. The
+//!   dispatcher serves an entry only when its stamp equals those epochs, wherever the entry's
+//!   bytes came from; so when another instance's mutation has returned, its new epochs are what
+//!   this instance reads next, and the bundle in the L1 is not served, exactly as with Redis
+//!   alone. No bus, no clock and no timing is involved in that guarantee: the staleness bound is
+//!   zero.
+//! - What it saves is moving the bundle: on an L1 hit, Redis sends the epochs only (a few dozen
+//!   bytes) instead of the entry too. That pays off for large bundles; for small ones a hit costs
+//!   what a Redis-only hit does, since the round trip remains (see `docs/BENCHMARKS.md`).
+//! - An entry read from Redis is kept for the time to live Redis still has for it (`PTTL`, in the
+//!   same pipeline on one server), and an entry written for the one it was written with, so the
+//!   L1 never keeps a bundle longer than Redis would.
+//! - With [`with_bus`](NearCacheBuilder::with_bus) it follows the invalidation bus: a target of
+//!   context `c` drops `c`'s bundles from the L1, so the next read takes the fresh entry another
+//!   instance stored in Redis instead of executing again; a resync (the bus lost its connection,
+//!   so targets may be lost) empties the L1. Without a bus, or while it is down, the L1 is just
+//!   less effective: an outdated entry is found unusable by its stamp and replaced.
+//!
+//! ```no_run
+//! use mizan_cache_redis::{NearCache, RedisBus, RedisCache};
+//! use mizan_core::Mizan;
+//!
+//! #[tokio::main]
+//! async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//!     let url = "redis://127.0.0.1:6379/";
+//!     let bus = RedisBus::connect(url).await?;
+//!     let cache = NearCache::builder(RedisCache::connect(url).await?)
+//!         .with_capacity(128 * 1024 * 1024)
+//!         .with_bus(&bus)
+//!         .build();
+//!     let app = Mizan::builder()
+//!         .with_cache(cache)
+//!         .with_bus(bus)
+//!         .with_cache_secret(std::env::var("MIZAN_CACHE_SECRET")?)
+//!         .build()?;
+//!     # let _ = app;
+//!     Ok(())
+//! }
+//! ```
 //!
 //! # Invalidation bus
 //!
@@ -100,6 +186,15 @@
 //! [`with_timeout`](RedisBusBuilder::with_timeout), default 250 ms) is a
 //! [`BusError`](mizan_core::BusError), never a panic. Dropping the last clone of the bus stops
 //! its task and closes its connections.
+//!
+//! On a Redis Cluster ([`RedisBus::builder_cluster`]) the bus publishes through a cluster
+//! connection and listens on one node: Redis Cluster forwards every `PUBLISH` to every node, so
+//! one subscription hears the messages published on any node. It listens on the first seed node
+//! that accepts; when that node's connection closes or stops answering (a crash, a failover), it
+//! subscribes on another node it knows (the seeds, and the nodes `CLUSTER NODES` reported
+//! healthy) and sends the resync, as on a single server. A `PUBLISH` may fail while the cluster
+//! is failing over. Limit: a node cut off from the rest of the cluster but still answering `PING`
+//! keeps its listener and misses messages published elsewhere.
 
 use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
