@@ -378,3 +378,44 @@ async fn on_a_cluster_failover_the_listener_moves_resyncs_and_hears_again() {
     b.publish(&[broad("from-b")]).await.expect("publish on B");
     expect_targets(&mut on_a, &[broad("from-b")]).await;
 }
+
+/// The next targets on `receiver`, skipping resyncs.
+async fn next_targets(receiver: &mut BusReceiver, what: &str) -> BusEvent {
+    loop {
+        match next(receiver, what).await {
+            BusEvent::Resync => continue,
+            event => return event,
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_a_cluster_a_publish_while_its_node_dies_still_reaches_the_others() {
+    let mut cluster = RedisCluster::start();
+    let channel = "d:invalidate";
+    let masters = cluster.masters();
+    let bus = |first: usize| {
+        RedisBus::builder_cluster(cluster.urls_from(first))
+            .with_channel(channel)
+            .build()
+    };
+    let a = bus(masters[0]).await.expect("bus A");
+    let b = bus(masters[1]).await.expect("bus B");
+    let (mut on_a, mut on_b) = (a.subscribe(), b.subscribe());
+    assert_eq!(cluster.subscribers(masters[0], channel), 1);
+    assert_eq!(cluster.subscribers(masters[1], channel), 1);
+
+    // The node A publishes on and listens on dies; A publishes at once (which may fail).
+    cluster.kill(masters[0]);
+    let during = [broad("during")];
+    let _ = a.publish(&during).await;
+    // B listens on a healthy node, so no resync would tell it: the targets must come.
+    let got = next_targets(&mut on_b, "the targets published during the failure").await;
+    assert_eq!(got, BusEvent::Targets(during[..].into()));
+    // A lost its listening connection: it hears them back, or gets a resync for the gap.
+    let got = next(&mut on_a, "the targets or a resync on A").await;
+    assert!(
+        got == BusEvent::Resync || got == BusEvent::Targets(during[..].into()),
+        "{got:?}"
+    );
+}

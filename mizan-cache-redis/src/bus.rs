@@ -1,16 +1,16 @@
 //! [`RedisBus`]: the invalidation bus over Redis pub/sub, for apps served by several instances.
 
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use futures_util::StreamExt;
 use mizan_core::bus::{decode_targets, encode_targets};
 use mizan_core::{BusError, BusReceiver, InvalidationBus, MemoryBus, Target};
-use redis::aio::{ConnectionManager, ConnectionManagerConfig, PubSub};
+use redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnection, PubSub};
 use redis::cluster_async::ClusterConnection;
 use redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo};
-use redis::{Client, ConnectionAddr, Msg, RedisError};
+use redis::{Client, ConnectionAddr, Msg, RedisError, RedisResult};
 use tokio::runtime::Handle;
 use tokio::task::JoinHandle;
 use tokio::time::timeout;
@@ -23,6 +23,11 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 const MIN_BACKOFF: Duration = Duration::from_millis(50);
 /// The longest wait between two reconnection attempts.
 const MAX_BACKOFF: Duration = Duration::from_secs(2);
+/// How long a cluster bus keeps trying to publish a message whose `PUBLISH` failed.
+const REPUBLISH_FOR: Duration = Duration::from_secs(30);
+
+/// A connection to the cluster node the listener is subscribed on, once it is.
+type ListeningNode = Arc<Mutex<Option<MultiplexedConnection>>>;
 
 /// An [`InvalidationBus`] over a Redis pub/sub channel: every instance of the app connected to
 /// the same Redis (one server, or one Redis Cluster) and channel receives the targets any of
@@ -45,11 +50,15 @@ struct Inner {
 }
 
 /// The connection `PUBLISH` goes through.
-#[derive(Clone)]
 enum Publisher {
     Single(ConnectionManager),
-    /// A cluster connection: a message published on any node reaches every node.
-    Cluster(ClusterConnection),
+    /// A cluster connection: a message published on any node reaches every node, so it is
+    /// published on the node the listener is subscribed on, known to be up (and through the
+    /// cluster connection when that fails).
+    Cluster {
+        conn: ClusterConnection,
+        listening: ListeningNode,
+    },
 }
 
 impl Drop for Inner {
@@ -178,12 +187,18 @@ impl RedisBusBuilder {
                     Ok(conn) => conn.map_err(classify)?,
                     Err(elapsed) => return Err(BusError::Unavailable(elapsed.into())),
                 };
-                (nodes, Publisher::Cluster(conn.clone()), Some(conn))
+                let listening = ListeningNode::default();
+                let publisher = Publisher::Cluster {
+                    conn: conn.clone(),
+                    listening: listening.clone(),
+                };
+                (nodes, publisher, Some((conn, listening)))
             }
         };
         let local = MemoryBus::new();
         let mut listener = Listener {
-            current: nodes.len() - 1,
+            // So that the first node tried is the first seed.
+            current: nodes.len().saturating_sub(1),
             nodes,
             cluster,
             channel: self.channel.clone(),
@@ -212,21 +227,18 @@ impl InvalidationBus for RedisBus {
         if targets.is_empty() {
             return Ok(());
         }
-        let mut cmd = redis::cmd("PUBLISH");
-        cmd.arg(&self.inner.channel).arg(encode_targets(targets));
-        let (publisher, limit) = (self.inner.publisher.clone(), self.inner.timeout);
+        let message = encode_targets(targets);
+        let inner = self.inner.clone();
         // On the bus's runtime, so that any executor can await it.
         let task = self.inner.runtime.spawn(async move {
-            let published = async move {
-                match publisher {
-                    Publisher::Single(mut conn) => cmd.query_async::<i64>(&mut conn).await,
-                    Publisher::Cluster(mut conn) => cmd.query_async::<i64>(&mut conn).await,
-                }
-            };
-            match timeout(limit, published).await {
-                Ok(published) => published.map(drop).map_err(classify),
-                Err(elapsed) => Err(BusError::Unavailable(elapsed.into())),
+            let published = inner.publish_once(&message).await;
+            if published.is_err() && matches!(inner.publisher, Publisher::Cluster { .. }) {
+                // The listeners of other instances may be on healthy nodes, so no resync would
+                // tell them: deliver late rather than never.
+                let bus = Arc::downgrade(&inner);
+                inner.runtime.spawn(republish(bus, message));
             }
+            published
         });
         task.await
             .map_err(|err| BusError::Unavailable(err.into()))?
@@ -237,14 +249,74 @@ impl InvalidationBus for RedisBus {
     }
 }
 
+impl Inner {
+    /// One `PUBLISH` of `message`, within the timeout.
+    async fn publish_once(&self, message: &str) -> Result<(), BusError> {
+        let mut cmd = redis::cmd("PUBLISH");
+        cmd.arg(&self.channel).arg(message);
+        let published = async {
+            match &self.publisher {
+                Publisher::Single(conn) => publish_on(&cmd, &mut conn.clone()).await,
+                Publisher::Cluster { conn, listening } => {
+                    let node = listening.lock().unwrap_or_else(|p| p.into_inner()).clone();
+                    if let Some(mut node) = node {
+                        if publish_on(&cmd, &mut node).await.is_ok() {
+                            return Ok(());
+                        }
+                    }
+                    publish_on(&cmd, &mut conn.clone()).await
+                }
+            }
+        };
+        match timeout(self.timeout, published).await {
+            Ok(published) => published.map_err(classify),
+            Err(elapsed) => Err(BusError::Unavailable(elapsed.into())),
+        }
+    }
+}
+
+/// One `PUBLISH` on `conn`.
+async fn publish_on(
+    cmd: &redis::Cmd,
+    conn: &mut impl redis::aio::ConnectionLike,
+) -> RedisResult<()> {
+    cmd.query_async::<i64>(conn).await.map(drop)
+}
+
+/// Publishes `message` again, with backoff, until it goes through, [`REPUBLISH_FOR`] has
+/// passed, or the bus is dropped. A message may then arrive twice: targets are idempotent.
+async fn republish(bus: Weak<Inner>, message: String) {
+    let deadline = Instant::now() + REPUBLISH_FOR;
+    let mut backoff = MIN_BACKOFF;
+    while Instant::now() < deadline {
+        tokio::time::sleep(backoff).await;
+        let Some(inner) = bus.upgrade() else {
+            return;
+        };
+        match inner.publish_once(&message).await {
+            Ok(()) => {
+                tracing::info!(channel = %inner.channel, "invalidation bus published a message late");
+                return;
+            }
+            Err(err) => tracing::debug!(error = %err, "invalidation bus republish failed"),
+        }
+        backoff = (backoff * 2).min(MAX_BACKOFF);
+    }
+    tracing::warn!(
+        "invalidation bus gave up publishing a message; other instances' subscribers \
+                    keep what they have until their next refetch"
+    );
+}
+
 /// The task that hands the channel's messages to the local receivers.
 struct Listener {
     /// The nodes it may listen on: the one server, or the cluster's known nodes.
     nodes: Vec<Client>,
     /// The index in `nodes` of the node it listens on (or last tried).
     current: usize,
-    /// On a cluster, the connection it asks for the current list of nodes.
-    cluster: Option<ClusterConnection>,
+    /// On a cluster, the connection it asks for the current list of nodes, and where it tells
+    /// the publisher which node it listens on.
+    cluster: Option<(ClusterConnection, ListeningNode)>,
     channel: String,
     local: MemoryBus,
     health_check: Duration,
@@ -283,6 +355,14 @@ impl Listener {
             match subscribe(&self.nodes[node], &self.channel).await {
                 Ok(pubsub) => {
                     self.current = node;
+                    if let Some((_, listening)) = &self.cluster {
+                        let connect = self.nodes[node].get_multiplexed_async_connection();
+                        let conn = timeout(CONNECT_TIMEOUT, connect)
+                            .await
+                            .ok()
+                            .and_then(Result::ok);
+                        *listening.lock().unwrap_or_else(|p| p.into_inner()) = conn;
+                    }
                     return Ok(pubsub);
                 }
                 Err(err) => failure = err,
@@ -294,7 +374,7 @@ impl Listener {
     /// On a cluster, adds the nodes that `CLUSTER NODES` reports healthy and that are not known
     /// yet (with the seed nodes' credentials); keeps the list as it is when that fails.
     async fn discover(&mut self) {
-        let Some(cluster) = &self.cluster else {
+        let Some((cluster, _)) = &self.cluster else {
             return;
         };
         let mut conn = cluster.clone();

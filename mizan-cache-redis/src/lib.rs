@@ -192,9 +192,13 @@
 //! one subscription hears the messages published on any node. It listens on the first seed node
 //! that accepts; when that node's connection closes or stops answering (a crash, a failover), it
 //! subscribes on another node it knows (the seeds, and the nodes `CLUSTER NODES` reported
-//! healthy) and sends the resync, as on a single server. A `PUBLISH` may fail while the cluster
-//! is failing over. Limit: a node cut off from the rest of the cluster but still answering `PING`
-//! keeps its listener and misses messages published elsewhere.
+//! healthy) and sends the resync, as on a single server. It publishes on the node it listens on
+//! (known to be up; any node forwards a message to all). A `PUBLISH` that fails there (the node
+//! just died) is still returned as an error, and is tried again in the background, with backoff,
+//! for up to 30 s: the other instances' listeners, on healthy nodes, get no resync, so they get
+//! the targets late rather than never (twice at worst, which is harmless). Limit: a node cut off
+//! from the rest of the cluster but still answering `PING` keeps its listener and misses messages
+//! published elsewhere.
 
 use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -762,6 +766,25 @@ mod tests {
         assert_eq!(prefix_pattern(r"a*b?c[d]e\f"), r"a\*b\?c\[d\]e\\f*");
         assert_eq!(prefix_pattern(""), "*");
         assert_eq!(prefix_pattern("é^-"), "é^-*");
+    }
+
+    #[test]
+    fn passwords_never_reach_debug_output() {
+        assert_eq!(
+            redact("redis://user:s3cret@host:6379/0"),
+            "redis://user:***@host:6379/0"
+        );
+        assert_eq!(redact("redis://:s3cret@host"), "redis://:***@host");
+        assert_eq!(redact("redis://host:6379/"), "redis://host:6379/");
+        assert_eq!(redact("host:6379"), "host:6379");
+        let single = format!("{:?}", RedisCache::builder("redis://:s3cret@host/"));
+        let cluster = RedisCache::builder_cluster(["redis://u:s3cret@a:1", "b:2"]);
+        let cluster = format!("{cluster:?}");
+        let bus = format!("{:?}", RedisBus::builder("rediss://u:s3cret@host/"));
+        for debug in [single, cluster.clone(), bus] {
+            assert!(!debug.contains("s3cret"), "{debug}");
+        }
+        assert!(cluster.contains("redis://b:2"), "{cluster}");
     }
 
     #[test]
