@@ -823,6 +823,44 @@ async fn a_cluster_master_failing_over_fails_open_and_the_cache_recovers() {
     until_a_hit(&c, &store, 2).await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paused_cluster_master_never_blocks_a_request_and_the_cache_recovers() {
+    let cluster = RedisCluster::start();
+    let cache = Arc::new(RedisCache::connect_cluster(cluster.urls()).await.unwrap());
+    let (app, store) = profile_app(cache.clone());
+    let c = client(&app, None);
+    assert_eq!(profile(&c, None, 1, "a").await, 0);
+    assert_eq!(profile(&c, None, 1, "a").await, 0);
+    assert_eq!(store.runs(), 1, "cached");
+
+    // The master of the broad epoch hangs: every command for its slots would wait forever.
+    let master = cluster.owner_of("mizan:gen:profile");
+    cluster.pause(master);
+    for _ in 0..2 {
+        assert_eq!(within_bound("a fetch", profile(&c, None, 1, "a")).await, 0);
+        past_the_cool_down().await;
+    }
+    let bumped = within_bound("a mutation", call(&c, "bump", json!({"user_id": 1}))).await;
+    assert_eq!(bumped, 1);
+    assert_eq!(within_bound("a fetch", profile(&c, None, 1, "a")).await, 1);
+    // The backend itself: a timeout, then an immediate refusal for the length of one timeout.
+    past_the_cool_down().await;
+    let read = within_bound("a read", cache.get("gen:profile")).await;
+    assert!(matches!(read, Err(CacheError::Timeout)), "{read:?}");
+    let start = Instant::now();
+    let read = cache.get("gen:profile").await;
+    assert!(matches!(read, Err(CacheError::Unavailable(_))), "{read:?}");
+    assert!(
+        start.elapsed() < RedisCache::DEFAULT_TIMEOUT,
+        "refused at once"
+    );
+
+    // It comes back (by then its replica may have taken over its slots).
+    cluster.resume(master);
+    tokio::task::block_in_place(|| cluster.wait_ok());
+    until_a_hit(&c, &store, 1).await;
+}
+
 // ---------------------------------------------------------------------------
 // 5. NearCache: an in-process L1 shared by nothing, coherent across instances
 // ---------------------------------------------------------------------------

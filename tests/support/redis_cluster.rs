@@ -183,6 +183,36 @@ impl RedisCluster {
         }
     }
 
+    /// Freezes node `node` with `SIGSTOP`: connections stay open, nothing is answered (and
+    /// after a second the other nodes count it as failed).
+    pub(crate) fn pause(&self, node: usize) {
+        self.signal(node, "-STOP");
+    }
+
+    /// Lets a paused node go on with `SIGCONT`.
+    pub(crate) fn resume(&self, node: usize) {
+        self.signal(node, "-CONT");
+    }
+
+    fn signal(&self, node: usize, signal: &str) {
+        let child = self.nodes[node]
+            .child
+            .as_ref()
+            .expect("the node is running");
+        let status = Command::new("kill")
+            .args([signal, &child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill {signal} failed");
+    }
+
+    /// Waits until every running node reports `cluster_state:ok`.
+    pub(crate) fn wait_ok(&self) {
+        self.until("every node reporting cluster_state:ok", || {
+            (0..self.len()).all(|n| !self.is_running(n) || self.is_ok(n))
+        });
+    }
+
     /// Kills master `master` and waits until its replica has taken over and every running node
     /// reports `cluster_state:ok` again; the new master.
     pub(crate) fn kill_and_fail_over(&mut self, master: usize) -> usize {
