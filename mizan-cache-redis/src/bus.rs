@@ -1,5 +1,6 @@
 //! [`RedisBus`]: the invalidation bus over Redis pub/sub, for apps served by several instances.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
@@ -25,6 +26,8 @@ const MIN_BACKOFF: Duration = Duration::from_millis(50);
 const MAX_BACKOFF: Duration = Duration::from_secs(2);
 /// How long a cluster bus keeps trying to publish a message whose `PUBLISH` failed.
 const REPUBLISH_FOR: Duration = Duration::from_secs(30);
+/// At most this many messages wait to be published again; more are dropped (and logged).
+const MAX_REPUBLISHING: usize = 1024;
 
 /// A connection to the cluster node the listener is subscribed on, once it is.
 type ListeningNode = Arc<Mutex<Option<MultiplexedConnection>>>;
@@ -47,6 +50,8 @@ struct Inner {
     timeout: Duration,
     runtime: Handle,
     listener: JoinHandle<()>,
+    /// Messages being published again after a failed `PUBLISH` (cluster only).
+    republishing: AtomicUsize,
 }
 
 /// The connection `PUBLISH` goes through.
@@ -216,6 +221,7 @@ impl RedisBusBuilder {
                 timeout: self.timeout,
                 runtime,
                 listener,
+                republishing: AtomicUsize::new(0),
             }),
         })
     }
@@ -234,9 +240,14 @@ impl InvalidationBus for RedisBus {
             let published = inner.publish_once(&message).await;
             if published.is_err() && matches!(inner.publisher, Publisher::Cluster { .. }) {
                 // The listeners of other instances may be on healthy nodes, so no resync would
-                // tell them: deliver late rather than never.
-                let bus = Arc::downgrade(&inner);
-                inner.runtime.spawn(republish(bus, message));
+                // tell them: deliver late rather than never (up to a bound on pending messages).
+                if inner.republishing.fetch_add(1, Ordering::Relaxed) < MAX_REPUBLISHING {
+                    let bus = Arc::downgrade(&inner);
+                    inner.runtime.spawn(republish(bus, message));
+                } else {
+                    inner.republishing.fetch_sub(1, Ordering::Relaxed);
+                    tracing::warn!(channel = %inner.channel, "invalidation bus dropped a message: too many waiting to be published again");
+                }
             }
             published
         });
@@ -286,6 +297,16 @@ async fn publish_on(
 /// Publishes `message` again, with backoff, until it goes through, [`REPUBLISH_FOR`] has
 /// passed, or the bus is dropped. A message may then arrive twice: targets are idempotent.
 async fn republish(bus: Weak<Inner>, message: String) {
+    /// Counts the message out of `republishing` however the task ends.
+    struct Done(Weak<Inner>);
+    impl Drop for Done {
+        fn drop(&mut self) {
+            if let Some(inner) = self.0.upgrade() {
+                inner.republishing.fetch_sub(1, Ordering::Relaxed);
+            }
+        }
+    }
+    let _done = Done(bus.clone());
     let deadline = Instant::now() + REPUBLISH_FOR;
     let mut backoff = MIN_BACKOFF;
     while Instant::now() < deadline {
@@ -303,8 +324,8 @@ async fn republish(bus: Weak<Inner>, message: String) {
         backoff = (backoff * 2).min(MAX_BACKOFF);
     }
     tracing::warn!(
-        "invalidation bus gave up publishing a message; other instances' subscribers \
-                    keep what they have until their next refetch"
+        "invalidation bus gave up publishing a message; other instances' subscribers keep \
+         what they have until their next refetch"
     );
 }
 

@@ -195,7 +195,7 @@
 //! healthy) and sends the resync, as on a single server. It publishes on the node it listens on
 //! (known to be up; any node forwards a message to all). A `PUBLISH` that fails there (the node
 //! just died) is still returned as an error, and is tried again in the background, with backoff,
-//! for up to 30 s: the other instances' listeners, on healthy nodes, get no resync, so they get
+//! for up to 30 s (at most 1024 messages wait so; more are dropped and logged): the other instances' listeners, on healthy nodes, get no resync, so they get
 //! the targets late rather than never (twice at worst, which is harmless). Limit: a node cut off
 //! from the rest of the cluster but still answering `PING` keeps its listener and misses messages
 //! published elsewhere.
