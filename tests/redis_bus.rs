@@ -3,7 +3,8 @@
 //! channel isolation, malformed messages, a restarted server (resync, then pushes resume),
 //! and no task or subscription left behind once the bus is dropped. On a real Redis Cluster:
 //! delivery between instances listening on different nodes, and a failover of the node one of
-//! them listens on (it moves to another node, resyncs, and hears again).
+//! them listens on (it moves to another node, resyncs, and hears again), and a publish that fails
+//! while a node dies or hangs still reaching the instances listening elsewhere.
 
 #[path = "support/redis_cluster.rs"]
 mod redis_cluster;
@@ -418,4 +419,34 @@ async fn on_a_cluster_a_publish_while_its_node_dies_still_reaches_the_others() {
         got == BusEvent::Resync || got == BusEvent::Targets(during[..].into()),
         "{got:?}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_a_cluster_a_failed_publish_still_reaches_the_others_late() {
+    let cluster = RedisCluster::start();
+    let channel = "l:invalidate";
+    let masters = cluster.masters();
+    let bus = |first: usize| {
+        RedisBus::builder_cluster(cluster.urls_from(first))
+            .with_channel(channel)
+            .with_health_check(Duration::from_millis(200))
+            .build()
+    };
+    let a = bus(masters[0]).await.expect("bus A");
+    let b = bus(masters[1]).await.expect("bus B");
+    let mut on_b = b.subscribe();
+    assert_eq!(cluster.subscribers(masters[0], channel), 1);
+
+    // A's node hangs: A's publish, on that node, times out and is reported as failed...
+    cluster.pause(masters[0]);
+    let late = [broad("late")];
+    let failed = a.publish(&late).await;
+    assert!(
+        matches!(failed, Err(BusError::Unavailable(_))),
+        "{failed:?}"
+    );
+    // ...but B, listening on a healthy node, still gets the targets once A has moved on.
+    let got = next_targets(&mut on_b, "the targets of the failed publish").await;
+    assert_eq!(got, BusEvent::Targets(late[..].into()));
+    cluster.resume(masters[0]);
 }
