@@ -9,6 +9,11 @@
 //!    tasks, never serves a bundle older than a mutation that has returned.
 //! 3. Redis only: the key prefix, and faults (a stopped, restarted and paused server), where every
 //!    request still succeeds with correct data within a bound, and the cache comes back by itself.
+//! 4. Redis Cluster only: keys on every master, one `get_many` across slots, purges on every
+//!    master, a killed master failing over and a paused one, with the same bounds and recovery.
+//! 5. `NearCache` only: two instances with their own L1 never serve a bundle older than a
+//!    mutation returned on the other (without any bus), the bus trims the L1 and a resync
+//!    empties it, and the L1 never keeps a bundle longer than Redis does.
 //!
 //! A new backend gets parts 1 and 2 by adding a module to the `on_every_backend!` invocation.
 
