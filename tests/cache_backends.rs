@@ -875,7 +875,34 @@ async fn near_caches_of_two_instances_never_serve_a_bundle_older_than_a_returned
     let server = RedisServer::start();
     let near =
         || async { NearCache::builder(RedisCache::connect(server.url()).await.unwrap()).build() };
-    let (near_a, near_b) = (near().await, near().await);
+    two_near_instances_stay_coherent(near().await, near().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn near_caches_on_a_cluster_stay_coherent_and_keep_redis_ttls() {
+    let cluster = RedisCluster::start();
+    let redis = || async { RedisCache::connect_cluster(cluster.urls()).await.unwrap() };
+    let near = NearCache::builder(redis().await).build();
+    // A bundle stored by another instance with one second to live, read with keys of other
+    // slots: kept in the L1, for no longer than Redis keeps it.
+    redis()
+        .await
+        .put("ctx:t:1", bytes("soon gone"), Duration::from_secs(1))
+        .await
+        .unwrap();
+    let keys = ["gen:t", "ctx:t:1", "gen:t:~user_id"].map(String::from);
+    let values = near.get_many(&keys).await.unwrap();
+    assert_eq!(values, [None, Some(bytes("soon gone")), None]);
+    assert_eq!(near.l1_len(), 1);
+    tokio::time::sleep(Duration::from_millis(1300)).await;
+    assert_eq!(get(&near, "ctx:t:1").await, None);
+
+    let b = NearCache::builder(redis().await).build();
+    two_near_instances_stay_coherent(near, b).await;
+}
+
+/// Two instances of one app, on `near_a` and `near_b`, sharing their Redis and the data.
+async fn two_near_instances_stay_coherent(near_a: NearCache, near_b: NearCache) {
     // Two instances of one app, each with its own L1, sharing Redis and the data; no bus at
     // all: freshness does not depend on it.
     let (one, store) = profile_app(near_a.clone());
