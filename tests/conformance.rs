@@ -3,11 +3,13 @@
 //! `CASES` is one table of request → expected response, written once; the scenario tests below
 //! it check behaviour across several requests (staleness, per-user bundles, revocation). Every
 //! test runs against each adapter in `Adapter::ALL` on the memory cache, and once more on a real
-//! Redis (started by the test), each time on a fresh app.
+//! Redis and on a real Redis Cluster (started by the test), each time on a fresh app.
 
 #[path = "../examples/demo/app.rs"]
 #[allow(dead_code)]
 mod app;
+#[path = "support/redis_cluster.rs"]
+mod redis_cluster;
 #[path = "support/redis_server.rs"]
 mod redis_server;
 #[path = "../examples/demo/serve.rs"]
@@ -28,15 +30,17 @@ use serve::Adapter;
 enum Cache {
     Memory,
     Redis,
+    RedisCluster,
 }
 
-/// Every adapter on the memory cache, and the default adapter on a real Redis: the demo works
-/// unchanged on either backend.
-const SETUPS: [(Adapter, Cache); 4] = [
+/// Every adapter on the memory cache, and the default adapter on a real Redis and on a real
+/// Redis Cluster: the demo works unchanged on every backend.
+const SETUPS: [(Adapter, Cache); 5] = [
     (Adapter::Axum, Cache::Memory),
     (Adapter::Tower, Cache::Memory),
     (Adapter::Actix, Cache::Memory),
     (Adapter::Axum, Cache::Redis),
+    (Adapter::Axum, Cache::RedisCluster),
 ];
 
 /// A running demo on one adapter.
@@ -46,6 +50,7 @@ struct Server {
     client: reqwest::Client,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
     _redis: Option<redis_server::RedisServer>,
+    _cluster: Option<redis_cluster::RedisCluster>,
 }
 
 impl Drop for Server {
@@ -60,8 +65,17 @@ async fn start(adapter: Adapter) -> Server {
 
 async fn start_with(adapter: Adapter, cache: Cache) -> Server {
     let builder = app::builder(&app::Secrets::development());
+    let mut cluster = None;
     let (builder, redis) = match cache {
         Cache::Memory => (builder.with_cache(mizan::MemoryCache::new()), None),
+        Cache::RedisCluster => {
+            let nodes = redis_cluster::RedisCluster::start();
+            let backend = mizan_cache_redis::RedisCache::connect_cluster(nodes.urls())
+                .await
+                .expect("redis cluster");
+            cluster = Some(nodes);
+            (builder.with_cache(backend), None)
+        }
         Cache::Redis => {
             let server = redis_server::RedisServer::start();
             let backend = mizan_cache_redis::RedisCache::connect(server.url())
@@ -84,6 +98,7 @@ async fn start_with(adapter: Adapter, cache: Cache) -> Server {
         client,
         task,
         _redis: redis,
+        _cluster: cluster,
     }
 }
 
