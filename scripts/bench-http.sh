@@ -8,9 +8,10 @@
 # async-graphql on axum; a crate outside the workspace, with its own lock file and target dir).
 # Then for each config and each connection count (32, 256) it starts the server on a free
 # loopback port, checks that it answers the call correctly, warms it up, loads it with wrk (fixed
-# parameters below), reads its peak RSS (VmHWM) and stops it by PID. The ctx-redis config gets its
-# own redis-server on a free loopback port (never 6379), stopped afterwards. Finally the demo's
-# peak RSS under load is read from /proc.
+# parameters below), reads its peak RSS (VmHWM) and the CPU time it used per request (from
+# /proc/<pid>/stat) and stops it by PID.
+# The ctx-redis config gets its own redis-server on a free loopback port (never 6379), stopped
+# afterwards. Finally the demo's peak RSS under load is read from /proc.
 # Prints one markdown table; logs and wrk outputs go to <target dir>/bench-http/.
 #
 # Not part of the test suite (scripts/test.sh does not call it): its numbers describe a machine.
@@ -140,6 +141,9 @@ stop_redis() {
 }
 
 vm_hwm_kib() { awk '/^VmHWM:/ {print $2}' "/proc/$1/status"; }
+# The CPU time the process (all its threads) has used, user and system, in clock ticks.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+CLK_TCK=$(getconf CLK_TCK)
 vm_rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
 
 # ---- What each config is asked ----
@@ -224,13 +228,14 @@ to_ms() {
     }'
 }
 rps_of() { awk '/^Requests\/sec:/ {print $2}' "$1"; }
+requests_of() { awk '/ requests in / {print $1}' "$1"; }
 pct_of() { awk -v p="$2" '$1 == p {print $2}' "$1"; }
 socket_errors_of() { grep -h 'Socket errors' "$1" | sed 's/^ *//' || true; }
 
 # ---- The configs, each at each connection count, on a fresh server ----
 # Other work on the machine moves every figure here: the load average is part of the report.
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
-declare -A RPS P50 P99 HWM ERRORS
+declare -A RPS P50 P99 HWM ERRORS CPU
 for config in "${CONFIGS[@]}"; do
     request_of "$config"
     lua=$(lua_of "$config")
@@ -246,7 +251,9 @@ for config in "${CONFIGS[@]}"; do
             exit 1
         fi
         wrk_run /dev/null "$connections" "$WARMUP_DURATION" "$url$REQ_PATH" "$lua"
+        ticks_before=$(cpu_ticks "$SERVER_PID")
         wrk_run "$out/$config-c$connections.wrk" "$connections" "$WRK_DURATION" "$url$REQ_PATH" "$lua"
+        ticks=$(($(cpu_ticks "$SERVER_PID") - ticks_before))
         HWM[$key]=$(vm_hwm_kib "$SERVER_PID")
         stop_pid "$SERVER_PID"
         SERVER_PID=
@@ -256,8 +263,11 @@ for config in "${CONFIGS[@]}"; do
         P50[$key]=$(to_ms "$(pct_of "$file" 50%)")
         P99[$key]=$(to_ms "$(pct_of "$file" 99%)")
         ERRORS[$key]=$(socket_errors_of "$file")
-        printf '%s: %s req/s, p50 %s ms, p99 %s ms %s\n' "$key" "${RPS[$key]}" \
-            "${P50[$key]}" "${P99[$key]}" "${ERRORS[$key]:+(${ERRORS[$key]})}" >&2
+        CPU[$key]=$(awk -v t="$ticks" -v hz="$CLK_TCK" -v n="$(requests_of "$file")" \
+            'BEGIN { printf "%.1f", t / hz * 1e6 / n }')
+        printf '%s: %s req/s, p50 %s ms, p99 %s ms, %s µs of server CPU per request %s\n' "$key" \
+            "${RPS[$key]}" "${P50[$key]}" "${P99[$key]}" "${CPU[$key]}" \
+            "${ERRORS[$key]:+(${ERRORS[$key]})}" >&2
     done
 done
 
@@ -286,13 +296,15 @@ mib() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
 {
     echo "wrk -t1 -c<connections> -d$WRK_DURATION --latency after a warm-up of the same for $WARMUP_DURATION,"
     echo "on a fresh server for each row; pinning: $pinning;"
+    echo "server CPU: the user and system time the server process used during the measured run,"
+    echo "over the requests wrk completed (from /proc/<pid>/stat);"
     echo "load average (1, 5, 15 min) $load_before before, $load_after after."
     echo "echo: POST $CALL_PATH $ECHO_BODY (Mizan, hand-written);"
     echo "POST $JSONRPC_PATH $JSONRPC_BODY (jsonrpsee);"
     echo "POST $GRAPHQL_PATH $GRAPHQL_BODY (async-graphql); ctx: GET $CTX_PATH"
     echo
-    echo "| config | conns | req/s | p50 (ms) | p99 (ms) | × hand-written | peak RSS (MiB) |"
-    echo "|---|---:|---:|---:|---:|---:|---:|"
+    echo "| config | conns | req/s | p50 (ms) | p99 (ms) | × hand-written | server CPU (µs/req) | peak RSS (MiB) |"
+    echo "|---|---:|---:|---:|---:|---:|---:|---:|"
     for config in "${CONFIGS[@]}"; do
         for connections in "${CONNECTIONS[@]}"; do
             key="$config/$connections"
@@ -302,8 +314,9 @@ mib() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
                 ratio=$(awk -v a="${RPS[$key]}" -v b="${RPS[$reference/$connections]}" \
                     'BEGIN { printf "%.2f", a / b }')
             fi
-            printf '| `%s` | %s | %.0f | %s | %s | %s | %s |\n' "$config" "$connections" \
-                "${RPS[$key]}" "${P50[$key]}" "${P99[$key]}" "$ratio" "$(mib "${HWM[$key]}")"
+            printf '| `%s` | %s | %.0f | %s | %s | %s | %s | %s |\n' "$config" "$connections" \
+                "${RPS[$key]}" "${P50[$key]}" "${P99[$key]}" "$ratio" "${CPU[$key]}" \
+                "$(mib "${HWM[$key]}")"
         done
     done
     for key in "${!ERRORS[@]}"; do

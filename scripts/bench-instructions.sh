@@ -10,7 +10,11 @@
 # under valgrind), stops the server by PID (SIGTERM; callgrind writes its totals at exit) and
 # reads the total instruction count Ir. It does that once with N requests and once with 2N, and
 # reports (Ir(2N) - Ir(N)) / N: startup, the readiness request, connection setup, the first N
-# requests (warm-up) and shutdown appear in both runs and cancel.
+# requests (warm-up) and shutdown appear in both runs and cancel. Each run is made RUNS times and
+# the smallest total kept: what varies between runs is work paced by the clock (timers, the cached
+# Date header, which a slower run repeats more often) and whether a worker went to sleep between
+# two requests, both of which mostly add instructions. Repeated runs of a config give per-request
+# figures within about 1 % of each other, 4 % at worst; the report shows each run's figure.
 #
 # Configs: the hand-written handler on tower (hyper), axum and actix-web, Mizan on each, the
 # peers (jsonrpsee; async-graphql on axum; benches/peers), and Mizan's context fetch without a
@@ -18,13 +22,15 @@
 # Redis round trip, which instructions do not show.
 #
 # The server runs on CPU 1 and the client on CPU 0 (taskset; BENCH_PIN=0 turns it off), so
-# Tokio and actix-web start one worker, as in bench-http.sh. BENCH_INSTR_N (default 1000) sets N;
-# BENCH_CONFIGS="mizan-axum jsonrpsee" (say) runs fewer configs. About two minutes once built.
+# Tokio and actix-web start one worker, as in bench-http.sh. BENCH_INSTR_N (default 1000) sets N,
+# BENCH_INSTR_RUNS (default 2) the number of runs of each count;
+# BENCH_CONFIGS="mizan-axum jsonrpsee" (say) runs fewer configs. Two to four minutes once built.
 # Callgrind outputs and logs go to <target dir>/bench-instructions/. Never part of the tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 N=${BENCH_INSTR_N:-1000}
+RUNS=${BENCH_INSTR_RUNS:-2}
 ECHO_BODY='{"fn":"echo","args":{"message":"hi"}}'
 JSONRPC_BODY='{"jsonrpc":"2.0","id":1,"method":"echo","params":{"message":"hi"}}'
 GRAPHQL_BODY='{"query":"{ echo(message: \"hi\") }"}'
@@ -42,6 +48,7 @@ declare -A REFERENCE=(
 target_dir=${CARGO_TARGET_DIR:-target}
 out=$target_dir/bench-instructions
 mkdir -p "$out"
+: >"$out/runs.txt"
 step() { printf '\n==> %s\n' "$*" >&2; }
 
 install_missing() { # command package
@@ -172,27 +179,42 @@ instructions() {
     fi
 }
 
-declare -A PER_REQUEST IR_N IR_2N
+declare -A PER_REQUEST IR_N IR_2N RANGE
 for config in "${CONFIGS[@]}"; do
     request_of "$config"
-    step "$config: $N then $((2 * N)) requests under callgrind"
-    instructions "$config" "$N"
-    IR_N[$config]=$IR
-    instructions "$config" $((2 * N))
-    IR_2N[$config]=$IR
+    step "$config: $N then $((2 * N)) requests under callgrind, $RUNS runs of each"
+    IR_N[$config]=
+    IR_2N[$config]=
+    low=
+    high=
+    for run in $(seq 1 "$RUNS"); do
+        instructions "$config" "$N"
+        ir_n=$IR
+        instructions "$config" $((2 * N))
+        ir_2n=$IR
+        per_run=$(((ir_2n - ir_n) / N))
+        echo "$config run $run: Ir($N) $ir_n, Ir($((2 * N))) $ir_2n, $per_run per request" |
+            tee -a "$out/runs.txt" >&2
+        if [ -z "${IR_N[$config]}" ] || [ "$ir_n" -lt "${IR_N[$config]}" ]; then IR_N[$config]=$ir_n; fi
+        if [ -z "${IR_2N[$config]}" ] || [ "$ir_2n" -lt "${IR_2N[$config]}" ]; then IR_2N[$config]=$ir_2n; fi
+        if [ -z "$low" ] || [ "$per_run" -lt "$low" ]; then low=$per_run; fi
+        if [ -z "$high" ] || [ "$per_run" -gt "$high" ]; then high=$per_run; fi
+    done
     PER_REQUEST[$config]=$(((IR_2N[$config] - IR_N[$config]) / N))
-    printf '%s: Ir(N) %s, Ir(2N) %s, %s instructions per request\n' "$config" \
-        "${IR_N[$config]}" "${IR_2N[$config]}" "${PER_REQUEST[$config]}" >&2
+    RANGE[$config]="$low–$high"
+    printf '%s: Ir(N) %s, Ir(2N) %s, %s instructions per request (runs: %s)\n' "$config" \
+        "${IR_N[$config]}" "${IR_2N[$config]}" "${PER_REQUEST[$config]}" "${RANGE[$config]}" >&2
 done
 
 thousands() { awk -v n="$1" 'BEGIN { printf "%.1f k", n / 1000 }'; }
 {
     echo "valgrind --tool=callgrind, user-space instructions (Ir) of the server process, all threads;"
-    echo "(Ir(2N) - Ir(N)) / N with N = $N sequential requests on one keep-alive connection;"
+    echo "(Ir(2N) - Ir(N)) / N with N = $N sequential requests on one keep-alive connection,"
+    echo "each Ir the least of $RUNS runs (the last column: the figure of each run, N and 2N paired);"
     echo "pinning: $pinning."
     echo
-    echo "| config | instructions per request | × hand-written (lower is better) | Ir(N) | Ir(2N) |"
-    echo "|---|---:|---:|---:|---:|"
+    echo "| config | instructions per request | × hand-written (lower is better) | Ir(N) | Ir(2N) | runs |"
+    echo "|---|---:|---:|---:|---:|---:|"
     for config in "${CONFIGS[@]}"; do
         ratio=""
         reference=${REFERENCE[$config]:-}
@@ -200,7 +222,7 @@ thousands() { awk -v n="$1" 'BEGIN { printf "%.1f k", n / 1000 }'; }
             ratio=$(awk -v a="${PER_REQUEST[$config]}" -v b="${PER_REQUEST[$reference]}" \
                 'BEGIN { printf "%.2f", a / b }')
         fi
-        printf '| `%s` | %s | %s | %s | %s |\n' "$config" "$(thousands "${PER_REQUEST[$config]}")" \
-            "$ratio" "${IR_N[$config]}" "${IR_2N[$config]}"
+        printf '| `%s` | %s | %s | %s | %s | %s |\n' "$config" "$(thousands "${PER_REQUEST[$config]}")" \
+            "$ratio" "${IR_N[$config]}" "${IR_2N[$config]}" "${RANGE[$config]}"
     done
 } | tee "$out/results.md"
