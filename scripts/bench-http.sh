@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck disable=SC2016 # the backticks in printf formats are markdown
 # HTTP load harness: what Mizan costs on top of its web framework, and how it stands against
 # other Rust RPC stacks serving the same call, measured with wrk.
 #
@@ -23,7 +24,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # ---- Fixed parameters ----
-CONNECTIONS=(${BENCH_CONNECTIONS:-32 256})
+read -r -a CONNECTIONS <<<"${BENCH_CONNECTIONS:-32 256}"
 WRK_DURATION=10s
 WARMUP_DURATION=2s
 # The same echo call in each protocol.
@@ -39,7 +40,7 @@ DEMO_CTX_PATH='/api/mizan/ctx/user/?user_id=1'
 # jsonrpsee runs its own hyper server, so its reference is the hand-written hyper (tower) handler.
 ALL_CONFIGS=(baseline-tower mizan-tower jsonrpsee baseline-axum mizan-axum async-graphql
     baseline-actix mizan-actix ctx-miss ctx-memory ctx-redis)
-CONFIGS=(${BENCH_CONFIGS:-${ALL_CONFIGS[*]}})
+read -r -a CONFIGS <<<"${BENCH_CONFIGS:-${ALL_CONFIGS[*]}}"
 declare -A REFERENCE=(
     [mizan-tower]=baseline-tower [jsonrpsee]=baseline-tower
     [mizan-axum]=baseline-axum [async-graphql]=baseline-axum
@@ -150,7 +151,7 @@ vm_rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
 # The request of a config: METHOD PATH BODY (BODY empty for GET), and a fragment of the correct answer.
 request_of() {
     case $1 in
-    ctx-*) REQ_METHOD=GET REQ_PATH=$CTX_PATH REQ_BODY= REQ_EXPECT='"profile_name"' ;;
+    ctx-*) REQ_METHOD=GET REQ_PATH=$CTX_PATH REQ_BODY='' REQ_EXPECT='"profile_name"' ;;
     jsonrpsee) REQ_METHOD=POST REQ_PATH=$JSONRPC_PATH REQ_BODY=$JSONRPC_BODY REQ_EXPECT='"result":"hi"' ;;
     async-graphql) REQ_METHOD=POST REQ_PATH=$GRAPHQL_PATH REQ_BODY=$GRAPHQL_BODY REQ_EXPECT='{"data":{"echo":"hi"}}' ;;
     *) REQ_METHOD=POST REQ_PATH=$CALL_PATH REQ_BODY=$ECHO_BODY REQ_EXPECT='"result":"hi"' ;;
@@ -278,7 +279,7 @@ url="http://127.0.0.1:$port"
 env -u MIZAN_REDIS_URL MIZAN_ADDR="127.0.0.1:$port" "${SERVER_PIN[@]}" "$target_dir/release/examples/demo" \
     >"$out/demo.log" 2>&1 &
 SERVER_PID=$!
-REQ_METHOD=GET REQ_BODY= REQ_EXPECT='{'
+REQ_METHOD=GET REQ_BODY='' REQ_EXPECT='{'
 wait_ready "$url$DEMO_CTX_PATH"
 demo_idle_rss=$(vm_rss_kib "$SERVER_PID")
 wrk_run "$out/demo-ctx.wrk" 32 "$WRK_DURATION" "$url$DEMO_CTX_PATH"

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck disable=SC2016 # the backticks in printf formats are markdown
 # Deterministic cost per request: user-space instructions per call, counted by callgrind.
 #
 #   ./scripts/bench-instructions.sh
@@ -38,7 +39,7 @@ CTX_PATH='/api/mizan/ctx/profile/?user_id=5'
 CALL_PATH='/api/mizan/call/'
 ALL_CONFIGS=(baseline-tower mizan-tower jsonrpsee baseline-axum mizan-axum async-graphql
     baseline-actix mizan-actix ctx-miss ctx-memory)
-CONFIGS=(${BENCH_CONFIGS:-${ALL_CONFIGS[*]}})
+read -r -a CONFIGS <<<"${BENCH_CONFIGS:-${ALL_CONFIGS[*]}}"
 declare -A REFERENCE=(
     [mizan-tower]=baseline-tower [jsonrpsee]=baseline-tower
     [mizan-axum]=baseline-axum [async-graphql]=baseline-axum
@@ -106,7 +107,7 @@ free_port() {
 # fragment of the correct answer (REQ_EXPECT).
 request_of() {
     case $1 in
-    ctx-*) REQ_METHOD=GET REQ_PATH=$CTX_PATH REQ_BODY= REQ_EXPECT='"profile_name"' ;;
+    ctx-*) REQ_METHOD=GET REQ_PATH=$CTX_PATH REQ_BODY='' REQ_EXPECT='"profile_name"' ;;
     jsonrpsee) REQ_METHOD=POST REQ_PATH=/ REQ_BODY=$JSONRPC_BODY REQ_EXPECT='"result":"hi"' ;;
     async-graphql) REQ_METHOD=POST REQ_PATH=/graphql REQ_BODY=$GRAPHQL_BODY REQ_EXPECT='{"data":{"echo":"hi"}}' ;;
     *) REQ_METHOD=POST REQ_PATH=$CALL_PATH REQ_BODY=$ECHO_BODY REQ_EXPECT='"result":"hi"' ;;
