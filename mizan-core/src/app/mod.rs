@@ -116,6 +116,22 @@ impl Mizan {
         self.inner.cache.is_some()
     }
 
+    /// Re-applies, now, every purge this instance lost because the cache backend failed while a
+    /// mutation wrote it; the number of contexts whose purge is still lost (0: none).
+    ///
+    /// Until such a purge is re-applied, *another* instance sharing the backend may serve a
+    /// bundle computed before that mutation (this instance skips the cache for the context
+    /// meanwhile). Every cache operation of this instance retries first, but an idle instance
+    /// makes none: call this on a timer (every 50 ms, say; it costs one lock when nothing is
+    /// lost) so the retry lands as soon as the backend answers again. The core owns no timer;
+    /// the demo app shows one on Tokio.
+    pub async fn retry_lost_purges(&self) -> usize {
+        match &self.inner.cache {
+            Some(cache) => cache.flush_dirty().await,
+            None => 0,
+        }
+    }
+
     /// The invalidation bus: every successful mutation publishes its targets here, and every
     /// socket subscribes to it.
     pub fn bus(&self) -> &Arc<dyn InvalidationBus> {

@@ -35,7 +35,7 @@
 //! does not learn of the lost purge until this process's retry succeeds; until then it may serve
 //! the pre-mutation bundle.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::hash::{BuildHasher, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -55,7 +55,10 @@ pub(crate) struct OriginCache {
     backend: Arc<dyn CacheBackend>,
     keyer: CacheKeyer,
     max_ttl: Duration,
-    dirty: Mutex<HashSet<String>>,
+    /// Contexts whose purge was lost → the number of the last failure, so that a retry clears
+    /// only the failures it covered (one that happens during the retry stays dirty).
+    dirty: Mutex<HashMap<String, u64>>,
+    dirty_seq: AtomicU64,
     epoch_seed: u64,
     epoch_counter: AtomicU64,
 }
@@ -85,6 +88,7 @@ impl OriginCache {
             keyer: CacheKeyer::new(secret.expose()),
             max_ttl,
             dirty: Mutex::default(),
+            dirty_seq: AtomicU64::new(0),
             epoch_seed: std::collections::hash_map::RandomState::new()
                 .build_hasher()
                 .finish(),
@@ -130,36 +134,44 @@ impl OriginCache {
         format!("gen:{context}:{}", self.keyer.hex(message.as_bytes()))
     }
 
+    fn dirty(&self) -> std::sync::MutexGuard<'_, HashMap<String, u64>> {
+        self.dirty.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     fn is_dirty(&self, context: &str) -> bool {
-        self.dirty
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .contains(context)
+        self.dirty().contains_key(context)
     }
 
-    fn set_dirty(&self, context: &str, dirty: bool) {
-        let mut set = self.dirty.lock().unwrap_or_else(|p| p.into_inner());
-        if dirty {
-            set.insert(context.to_owned());
-        } else {
-            set.remove(context);
-        }
+    /// Records that a purge of `context` was lost.
+    fn mark_dirty(&self, context: &str) {
+        let seq = self.dirty_seq.fetch_add(1, Ordering::Relaxed);
+        self.dirty().insert(context.to_owned(), seq);
     }
 
-    /// Retries the broad epoch write of every context whose purge was lost.
-    async fn flush_dirty(&self) {
-        let dirty: Vec<String> = {
-            let set = self.dirty.lock().unwrap_or_else(|p| p.into_inner());
-            if set.is_empty() {
-                return;
+    /// Retries the broad epoch write of every context whose purge was lost; how many contexts
+    /// still have a lost purge afterwards.
+    ///
+    /// A fresh broad epoch makes every entry of the context unreachable, whatever scope the lost
+    /// purge had; writing it late only invalidates more, which is safe.
+    pub(crate) async fn flush_dirty(&self) -> usize {
+        let dirty: Vec<(String, u64)> = {
+            let dirty = self.dirty();
+            if dirty.is_empty() {
+                return 0;
             }
-            set.iter().cloned().collect()
+            dirty.iter().map(|(c, seq)| (c.clone(), *seq)).collect()
         };
-        for context in dirty {
+        for (context, seq) in dirty {
             if self.write_epoch(&format!("gen:{context}")).await.is_some() {
-                self.set_dirty(&context, false);
+                // A purge lost while this write was under way is not covered by it (its data
+                // may have committed after the write): keep that one.
+                let mut dirty = self.dirty();
+                if dirty.get(&context) == Some(&seq) {
+                    dirty.remove(&context);
+                }
             }
         }
+        self.dirty().len()
     }
 
     /// Reads the entry and the current epochs.
@@ -235,7 +247,7 @@ impl OriginCache {
         };
         for key in epoch_keys {
             if self.write_epoch(&key).await.is_none() {
-                self.set_dirty(context, true);
+                self.mark_dirty(context);
             }
         }
         let cleanup = match scope {
