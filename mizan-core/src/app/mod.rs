@@ -132,6 +132,15 @@ impl Mizan {
         }
     }
 
+    /// How many contexts have a purge this instance lost and has not re-applied yet (see
+    /// [`retry_lost_purges`](Self::retry_lost_purges)); reading it retries nothing.
+    pub fn lost_purges(&self) -> usize {
+        self.inner
+            .cache
+            .as_ref()
+            .map_or(0, |cache| cache.dirty_count())
+    }
+
     /// The invalidation bus: every successful mutation publishes its targets here, and every
     /// socket subscribes to it.
     pub fn bus(&self) -> &Arc<dyn InvalidationBus> {

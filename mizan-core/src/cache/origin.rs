@@ -142,6 +142,11 @@ impl OriginCache {
         self.dirty().contains_key(context)
     }
 
+    /// How many contexts have a lost purge.
+    pub(crate) fn dirty_count(&self) -> usize {
+        self.dirty().len()
+    }
+
     /// Records that a purge of `context` was lost.
     fn mark_dirty(&self, context: &str) {
         let seq = self.dirty_seq.fetch_add(1, Ordering::Relaxed);
