@@ -702,14 +702,19 @@ pub(crate) fn spawn_purge_retry(app: &Mizan, period: Duration) -> tokio::task::J
         loop {
             tick.tick().await;
             let pending = app.retry_lost_purges().await;
+            // Wall-clock time in the log, so a fault script can line it up with its own events.
+            let at_unix_ms = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as u64);
             match (pending, lost_since) {
                 (0, Some(since)) => {
-                    let ms = since.elapsed().as_millis();
-                    tracing::info!(ms, "mizan demo: lost purges re-applied");
+                    let lost_ms = since.elapsed().as_millis() as u64;
+                    tracing::info!(at_unix_ms, lost_ms, "mizan demo: lost purges re-applied");
                     lost_since = None;
                 }
                 (1.., None) => {
                     tracing::warn!(
+                        at_unix_ms,
                         pending,
                         "mizan demo: purges lost; retrying every {period:?}"
                     );

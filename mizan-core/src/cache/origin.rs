@@ -453,4 +453,107 @@ mod tests {
             assert!(matches!(cache.lookup(&plan).await, Lookup::Miss(_)));
         });
     }
+
+    /// A backend that can be down, and can run a hook during the next `put` (to play something
+    /// that happens while a write is under way).
+    #[derive(Default)]
+    struct Flaky {
+        inner: MemoryCache,
+        down: std::sync::atomic::AtomicBool,
+        during_put: Mutex<Option<Box<dyn FnOnce() + Send>>>,
+    }
+
+    impl Flaky {
+        fn check(&self) -> Result<(), crate::CacheError> {
+            match self.down.load(Ordering::SeqCst) {
+                true => Err(crate::CacheError::Timeout),
+                false => Ok(()),
+            }
+        }
+    }
+
+    #[async_trait::async_trait]
+    impl CacheBackend for Flaky {
+        async fn get(&self, key: &str) -> Result<Option<Bytes>, crate::CacheError> {
+            self.check()?;
+            self.inner.get(key).await
+        }
+        async fn put(
+            &self,
+            key: &str,
+            value: Bytes,
+            ttl: Duration,
+        ) -> Result<(), crate::CacheError> {
+            self.check()?;
+            let hook = self.during_put.lock().unwrap().take();
+            if let Some(hook) = hook {
+                hook();
+            }
+            self.inner.put(key, value, ttl).await
+        }
+        async fn delete(&self, key: &str) -> Result<bool, crate::CacheError> {
+            self.check()?;
+            self.inner.delete(key).await
+        }
+        async fn delete_by_prefix(&self, prefix: &str) -> Result<u64, crate::CacheError> {
+            self.check()?;
+            self.inner.delete_by_prefix(prefix).await
+        }
+    }
+
+    /// Caches `catalog` and returns its plan.
+    async fn cached_catalog(cache: &OriginCache) -> FetchPlan {
+        let plan = cache.plan("catalog", &params(&[]), None, 0, &[]);
+        let Lookup::Miss(Some(stamp)) = cache.lookup(&plan).await else {
+            panic!("miss")
+        };
+        cache
+            .store(&plan, stamp, &Bytes::from_static(b"old"), TTL)
+            .await;
+        assert!(matches!(cache.lookup(&plan).await, Lookup::Hit(_)));
+        plan
+    }
+
+    #[test]
+    fn a_lost_purge_is_reapplied_by_a_retry_without_any_other_operation() {
+        let backend = Arc::new(Flaky::default());
+        let one = cache_on(backend.clone());
+        // Another instance on the same backend.
+        let two = cache_on(backend.clone());
+        block_on(async {
+            let plan = cached_catalog(&two).await;
+            backend.down.store(true, Ordering::SeqCst);
+            one.invalidate("catalog", None, 0).await;
+            assert_eq!(one.dirty_count(), 1, "lost");
+            assert_eq!(one.flush_dirty().await, 1, "still down: still lost");
+            backend.down.store(false, Ordering::SeqCst);
+            // The window: until instance one retries, instance two serves the old entry.
+            assert!(matches!(two.lookup(&plan).await, Lookup::Hit(_)));
+            assert_eq!(one.flush_dirty().await, 0, "re-applied");
+            assert!(matches!(two.lookup(&plan).await, Lookup::Miss(Some(_))));
+        });
+    }
+
+    #[test]
+    fn a_purge_lost_while_a_retry_is_under_way_stays_lost() {
+        let backend = Arc::new(Flaky::default());
+        let one = Arc::new(cache_on(backend.clone()));
+        block_on(async {
+            backend.down.store(true, Ordering::SeqCst);
+            one.invalidate("catalog", None, 0).await;
+            backend.down.store(false, Ordering::SeqCst);
+            // While the retry's epoch write is under way, another purge of the context is lost
+            // (its data may have changed after that write).
+            let again = Arc::clone(&one);
+            *backend.during_put.lock().unwrap() = Some(Box::new(move || {
+                again.mark_dirty("catalog");
+            }));
+            assert_eq!(one.flush_dirty().await, 1, "the later loss is kept");
+            assert_eq!(one.flush_dirty().await, 0);
+        });
+    }
+
+    fn cache_on(backend: Arc<Flaky>) -> OriginCache {
+        OriginCache::new(backend, Secret::new("0123456789abcdef-cache"), TTL)
+    }
 }
