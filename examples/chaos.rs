@@ -250,7 +250,10 @@ impl Shared {
         let start = Instant::now();
         let outcome = request.send().await;
         let elapsed = start.elapsed().as_micros().min(u128::from(u32::MAX)) as u32;
-        let status = outcome.as_ref().ok().map(|response| response.status().as_u16());
+        let status = outcome
+            .as_ref()
+            .ok()
+            .map(|response| response.status().as_u16());
         {
             let mut stats = self.stats.lock().unwrap();
             match status {

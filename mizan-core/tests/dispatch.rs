@@ -1215,10 +1215,10 @@ fn two_instances_after_a_lost_purge() -> (Mizan, Client) {
 }
 
 #[test]
-#[ignore = "known limit (see cache/origin.rs, 'The window that remains'): between the \
-            backend answering again and the losing instance's retry (its next cache operation \
-            or Mizan::retry_lost_purges on a timer), another instance serves the old bundle; \
-            this test reads in exactly that window"]
+#[ignore = "known limit (see cache/origin.rs, 'the window that remains'): instance two saw no \
+            backend failure of its own (so no outage grace) and instance one has not retried \
+            yet (its next cache operation, or Mizan::retry_lost_purges on a timer); this test \
+            reads in exactly that window"]
 fn a_purge_lost_by_one_instance_is_not_served_stale_by_another() {
     let (_one, reader) = two_instances_after_a_lost_purge();
     assert_eq!(

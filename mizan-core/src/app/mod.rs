@@ -213,6 +213,7 @@ pub struct MizanBuilder {
     cache: Option<Arc<dyn CacheBackend>>,
     cache_secret: Option<Secret>,
     cache_max_ttl: Duration,
+    cache_outage_grace: Duration,
     limits: Limits,
     bus: Option<Arc<dyn InvalidationBus>>,
     socket: SocketConfig,
@@ -232,6 +233,7 @@ impl Default for MizanBuilder {
             cache: None,
             cache_secret: None,
             cache_max_ttl: Duration::from_secs(24 * 3600),
+            cache_outage_grace: OriginCache::DEFAULT_OUTAGE_GRACE,
             limits: Limits::default(),
             bus: None,
             socket: SocketConfig::default(),
@@ -331,6 +333,16 @@ impl MizanBuilder {
         self
     }
 
+    /// How long after its own last cache-backend failure this instance keeps executing context
+    /// fetches instead of serving or storing them (default 2 s). Another instance may have lost
+    /// a purge in the same outage; this leaves it the time to re-apply it (its retry timer
+    /// period + its backend client's reconnect delay) before cached bundles are trusted again.
+    /// `Duration::ZERO` turns it off.
+    pub fn with_cache_outage_grace(mut self, grace: Duration) -> Self {
+        self.cache_outage_grace = grace;
+        self
+    }
+
     /// Replaces the request limits.
     pub fn with_limits(mut self, limits: Limits) -> Self {
         self.limits = limits;
@@ -385,7 +397,8 @@ impl MizanBuilder {
         )?;
         let cache = match (self.cache, self.cache_secret) {
             (Some(backend), Some(secret)) => {
-                Some(OriginCache::new(backend, secret, self.cache_max_ttl))
+                let cache = OriginCache::new(backend, secret, self.cache_max_ttl);
+                Some(cache.with_outage_grace(self.cache_outage_grace, self.clock.clone()))
             }
             (backend, secret) => {
                 let missing = match (backend.is_some(), secret.is_some()) {

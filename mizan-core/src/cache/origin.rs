@@ -29,22 +29,54 @@
 //! mutation wrote it. A fetch that finds one missing writes a fresh epoch before executing and
 //! stamps with that, so nothing stored earlier can match.
 //!
-//! When writing an epoch fails, the context is marked dirty in this process: its reads skip the
-//! cache (execute, do not store), and every cache operation of this process first retries a
-//! broad epoch write for each dirty context. Known limit: another process sharing the backend
-//! does not learn of the lost purge until this process's retry succeeds; until then it may serve
-//! the pre-mutation bundle.
-
+//! # Lost purges, and the window that remains
+//!
+//! When writing an epoch fails, the context is marked *dirty* in this process: its reads skip the
+//! cache (execute, do not store) until the purge is re-applied by writing a fresh broad epoch
+//! `gen:{context}`, which covers every scope of the context (written late, it only invalidates
+//! more, which is safe). This process retries before each of its own cache operations and
+//! whenever the app calls `Mizan::retry_lost_purges`, meant for a timer (the demo runs it every
+//! 50 ms) so that an idle instance retries too. A purge lost while a retry is under way keeps the
+//! context dirty.
+//!
+//! A write reported as failed may still land (a frozen Redis applies a timed-out `SET` when it
+//! resumes); that is harmless. When it never lands, *another* process sharing the backend can
+//! serve a bundle computed before the mutation, because the entry's stamp still matches the
+//! epochs in the backend. It does so only while all of these hold:
+//!
+//! 1. the entry was stored before the mutation and has not expired (TTL: the context's `cache`
+//!    hint, at most the app's max TTL);
+//! 2. the backend answers *that* process (while it answers nobody, every process executes);
+//! 3. the losing process's retry has not landed.
+//!
+//! With a retry timer of period `P`, the retry lands at most `P` + the time the backend client
+//! needs to be usable again + one round trip after the backend answers the losing process again.
+//! For `RedisCache` that client delay is its fail-fast cool-off after a timeout (at most one
+//! command timeout, 250 ms by default) or its reconnect backoff after a dropped connection (at
+//! most 1 s). So, by fault:
+//!
+//! - Redis frozen (`SIGSTOP`) and resumed: at most `P` + 250 ms + one round trip after it resumes
+//!   (the chaos run measures 3–230 ms with `P` = 50 ms);
+//! - Redis restarted empty (no persistence): no window; the old entries are gone and a missing
+//!   epoch is never trusted;
+//! - Redis restarted from a snapshot or an append-only file: at most `P` + 1 s + one round trip
+//!   after it accepts connections again;
+//! - a partition cutting only the losing process off the backend: the whole partition, plus the
+//!   above; a command timeout of the losing process alone (a slow answer, its own CPU starved)
+//!   is such a partition, as long as its cool-off;
+//! - the losing process exits before its retry lands (the dirty set lives in its memory): until
+//!   the entry's TTL runs out.
 use std::collections::{BTreeMap, HashMap};
 use std::hash::{BuildHasher, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::{BufMut, Bytes, BytesMut};
 
 use super::key::{key_message, CacheKeyer};
 use super::CacheBackend;
+use crate::clock::{Clock, SystemClock};
 use crate::secret::Secret;
 
 /// Parameter names → string forms, sorted.
@@ -59,6 +91,10 @@ pub(crate) struct OriginCache {
     /// only the failures it covered (one that happens during the retry stays dirty).
     dirty: Mutex<HashMap<String, u64>>,
     dirty_seq: AtomicU64,
+    /// When this process's last backend operation failed.
+    last_failure: Mutex<Option<Instant>>,
+    outage_grace: Duration,
+    clock: Arc<dyn Clock>,
     epoch_seed: u64,
     epoch_counter: AtomicU64,
 }
@@ -89,11 +125,36 @@ impl OriginCache {
             max_ttl,
             dirty: Mutex::default(),
             dirty_seq: AtomicU64::new(0),
+            last_failure: Mutex::new(None),
+            outage_grace: Self::DEFAULT_OUTAGE_GRACE,
+            clock: Arc::new(SystemClock),
             epoch_seed: std::collections::hash_map::RandomState::new()
                 .build_hasher()
                 .finish(),
             epoch_counter: AtomicU64::new(0),
         }
+    }
+
+    /// How long after a backend failure of its own a process does not trust cached bundles.
+    pub(crate) const DEFAULT_OUTAGE_GRACE: Duration = Duration::from_secs(2);
+
+    /// Sets the outage grace, and the clock it is measured with.
+    pub(crate) fn with_outage_grace(mut self, grace: Duration, clock: Arc<dyn Clock>) -> Self {
+        self.outage_grace = grace;
+        self.clock = clock;
+        self
+    }
+
+    /// Records a failed backend operation (for the outage grace).
+    fn failed(&self) {
+        let now = self.clock.now();
+        *self.last_failure.lock().unwrap_or_else(|p| p.into_inner()) = Some(now);
+    }
+
+    /// Whether the last backend failure of this process is more recent than the outage grace.
+    fn in_outage_grace(&self) -> bool {
+        let last = *self.last_failure.lock().unwrap_or_else(|p| p.into_inner());
+        last.is_some_and(|at| self.clock.now().saturating_duration_since(at) < self.outage_grace)
     }
 
     pub(crate) fn max_ttl(&self) -> Duration {
@@ -182,8 +243,9 @@ impl OriginCache {
     /// Reads the entry and the current epochs.
     pub(crate) async fn lookup(&self, plan: &FetchPlan) -> Lookup {
         self.flush_dirty().await;
-        if self.is_dirty(&plan.context) {
-            // A purge is still lost: skip the cache.
+        if self.is_dirty(&plan.context) || self.in_outage_grace() {
+            // A purge of ours is still lost, or the backend failed us a moment ago and another
+            // process may have lost one: skip the cache.
             return Lookup::Miss(None);
         }
         let mut keys = Vec::with_capacity(1 + plan.epoch_keys.len());
@@ -193,10 +255,12 @@ impl OriginCache {
             Ok(values) if values.len() == keys.len() => values,
             Ok(_) => {
                 tracing::warn!(context = %plan.context, "mizan: cache backend returned a short batch; executing");
+                self.failed();
                 return Lookup::Miss(None);
             }
             Err(err) => {
                 tracing::warn!(context = %plan.context, error = %err, "mizan: cache read failed; executing");
+                self.failed();
                 return Lookup::Miss(None);
             }
         };
@@ -236,6 +300,7 @@ impl OriginCache {
         let ttl = ttl.min(self.max_ttl);
         if let Err(err) = self.backend.put(&plan.entry_key, value.freeze(), ttl).await {
             tracing::warn!(context = %plan.context, error = %err, "mizan: cache write failed; dropped");
+            self.failed();
         }
     }
 
@@ -269,6 +334,7 @@ impl OriginCache {
         if let Err(err) = cleanup {
             // Harmless for correctness: the new epoch already makes the entries unreachable.
             tracing::warn!(context, error = %err, "mizan: cache purge failed; entries expire by TTL");
+            self.failed();
         }
     }
 
@@ -280,6 +346,7 @@ impl OriginCache {
             Ok(()) => Some(epoch),
             Err(err) => {
                 tracing::warn!(key, error = %err, "mizan: cache epoch write failed");
+                self.failed();
                 None
             }
         }
@@ -550,6 +617,34 @@ mod tests {
             }));
             assert_eq!(one.flush_dirty().await, 1, "the later loss is kept");
             assert_eq!(one.flush_dirty().await, 0);
+        });
+    }
+
+    #[test]
+    fn after_its_own_backend_failure_a_process_does_not_trust_the_cache_for_the_grace() {
+        use crate::testing::ManualClock;
+        let backend = Arc::new(Flaky::default());
+        let clock = ManualClock::new();
+        let grace = Duration::from_secs(2);
+        let one = cache_on(backend.clone());
+        let two = cache_on(backend.clone()).with_outage_grace(grace, Arc::new(clock.clone()));
+        block_on(async {
+            let plan = cached_catalog(&two).await;
+            // An outage that both see: one loses its purge, two's read fails.
+            backend.down.store(true, Ordering::SeqCst);
+            one.invalidate("catalog", None, 0).await;
+            assert!(matches!(two.lookup(&plan).await, Lookup::Miss(None)));
+            backend.down.store(false, Ordering::SeqCst);
+            // The backend is back, one has not retried yet: two still executes, and stores
+            // nothing.
+            clock.advance(Duration::from_millis(1500));
+            assert!(matches!(two.lookup(&plan).await, Lookup::Miss(None)));
+            assert_eq!(one.flush_dirty().await, 0);
+            clock.advance(Duration::from_millis(600));
+            assert!(
+                matches!(two.lookup(&plan).await, Lookup::Miss(Some(_))),
+                "past the grace, the cache is used again, and the old entry is gone"
+            );
         });
     }
 
