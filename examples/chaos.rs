@@ -307,8 +307,7 @@ impl Shared {
         let events = self.events.lock().unwrap();
         events
             .iter()
-            .filter(|(what, when)| *when <= at && (what == "SIGCONT" || what == "restarted"))
-            .next_back()
+            .rfind(|(what, when)| *when <= at && (what == "SIGCONT" || what == "restarted"))
             .cloned()
     }
 }
@@ -591,13 +590,12 @@ async fn main() -> Result<(), BoxError> {
     let mut final_mismatches = Vec::new();
     for (k, key) in keys.iter().enumerate() {
         let floor = shared.returned[k].load(Ordering::SeqCst);
-        for i in 0..n {
+        for (i, adapter) in ADAPTERS.iter().enumerate() {
             match key.read(&shared, i).await {
                 Some(seen) if seen >= floor => {}
                 other => final_mismatches.push(format!(
-                    "{} on {}: {other:?}, expected v{floor}",
+                    "{} on {adapter}: {other:?}, expected v{floor}",
                     key.name(),
-                    ADAPTERS[i]
                 )),
             }
         }

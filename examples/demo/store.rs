@@ -28,6 +28,8 @@ use super::{InboxMessage, Item, Order, Topic};
 #[derive(Clone)]
 pub(crate) struct Store(Arc<Backend>);
 
+// One per app, behind an `Arc`: the size of the memory variant costs nothing.
+#[allow(clippy::large_enum_variant)]
 enum Backend {
     Memory {
         db: Mutex<Db>,
