@@ -375,17 +375,21 @@ impl Key {
     }
 }
 
-async fn wait_ready(client: &reqwest::Client, url: &str) -> Result<(), BoxError> {
+/// Waits until the instance serves, or fails at once if its process exited.
+async fn wait_ready(client: &reqwest::Client, instance: &mut Instance) -> Result<(), BoxError> {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let answer = client.get(format!("{url}/api/mizan/ctx/catalog/")).send();
-        if let Ok(response) = answer.await {
+        let answer = client.get(format!("{}/api/mizan/ctx/catalog/", instance.url));
+        if let Ok(response) = answer.send().await {
             if response.status().is_success() {
                 return Ok(());
             }
         }
+        if let Ok(Some(status)) = instance.child.try_wait() {
+            return Err(format!("the {} instance exited ({status})", instance.adapter).into());
+        }
         if Instant::now() > deadline {
-            return Err(format!("{url} did not answer within 60 s").into());
+            return Err(format!("{} did not answer within 60 s", instance.url).into());
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -434,8 +438,12 @@ async fn main() -> Result<(), BoxError> {
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
         .build()?;
-    for instance in &instances {
-        wait_ready(&client, &instance.url).await?;
+    for instance in &mut instances {
+        if let Err(err) = wait_ready(&client, instance).await {
+            let stderr = out.join(format!("{}.err", instance.adapter));
+            let said = std::fs::read_to_string(stderr).unwrap_or_default();
+            return Err(format!("{err}\n{said}").into());
+        }
     }
     println!(
         "chaos: redis on port {}, instances {}, {seconds} s, database {}",

@@ -25,8 +25,8 @@ seconds=${CHAOS_SECONDS:-90}
 database=${CHAOS_DATABASE:-postgres}
 admin=${CHAOS_POSTGRES:-postgres://postgres@127.0.0.1:5432/postgres}
 target=${CARGO_TARGET_DIR:-target}
-out=$target/chaos
-mkdir -p "$out"
+mkdir -p "$target/chaos"
+out=$(cd "$target/chaos" && pwd)
 
 command -v redis-server >/dev/null || {
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null
@@ -46,7 +46,7 @@ postgres)
     ;;
 sqlite)
     rm -f "$out"/chaos.db*
-    url="sqlite://$PWD/$out/chaos.db"
+    url="sqlite://$out/chaos.db"
     ;;
 *)
     echo "CHAOS_DATABASE must be postgres or sqlite" >&2

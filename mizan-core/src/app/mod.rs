@@ -337,7 +337,8 @@ impl MizanBuilder {
     /// fetches instead of serving or storing them (default 2 s). Another instance may have lost
     /// a purge in the same outage; this leaves it the time to re-apply it (its retry timer
     /// period + its backend client's reconnect delay) before cached bundles are trusted again.
-    /// `Duration::ZERO` turns it off.
+    /// Measured with the app's clock ([`with_clock`](Self::with_clock)). `Duration::ZERO`
+    /// turns it off.
     pub fn with_cache_outage_grace(mut self, grace: Duration) -> Self {
         self.cache_outage_grace = grace;
         self
