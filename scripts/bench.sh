@@ -12,6 +12,9 @@ printf '\n==> origin cache: memory and Redis (criterion)\n'
 command -v redis-server >/dev/null || { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y redis-server; }
 cargo bench --bench redis_cache
 
+printf '\n==> near cache (L1) and Redis Cluster: fetch hits, bare GET, bus latency (criterion)\n'
+cargo bench --bench near_cache
+
 printf '\n==> SSR: renders through the worker pool, the direct baseline, the page shell (criterion)\n'
 command -v npm >/dev/null || { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y nodejs npm; }
 cargo bench -p mizan-ssr --bench ssr

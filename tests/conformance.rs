@@ -3,14 +3,16 @@
 //! `CASES` is one table of request → expected response, written once; the scenario tests below
 //! it check behaviour across several requests (staleness, per-user bundles, revocation). Every
 //! test runs against each adapter in `Adapter::ALL` on the memory cache, once more on a real
-//! Redis (started by the test), and with the demo's data in a database (PostgreSQL, SQLite) of
-//! the test's own, each time on a fresh app.
+//! Redis and on a real Redis Cluster (started by the test), and with the demo's data in a
+//! database (PostgreSQL, SQLite) of the test's own, each time on a fresh app.
 
 #[path = "../examples/demo/app.rs"]
 #[allow(dead_code)]
 mod app;
 #[path = "support/database.rs"]
 mod database;
+#[path = "support/redis_cluster.rs"]
+mod redis_cluster;
 #[path = "support/redis_server.rs"]
 mod redis_server;
 #[path = "../examples/demo/serve.rs"]
@@ -31,19 +33,22 @@ use serve::Adapter;
 enum Cache {
     Memory,
     Redis,
+    RedisCluster,
     /// Redis, with the demo's data and sessions in a PostgreSQL database of the test's own.
     RedisPostgres,
     /// The memory cache, with the demo's data and sessions in a SQLite file.
     MemorySqlite,
 }
 
-/// Every adapter on the memory cache, the default adapter on a real Redis, and the demo's data
-/// in PostgreSQL and in SQLite: the demo works unchanged on either backend.
-const SETUPS: [(Adapter, Cache); 6] = [
+/// Every adapter on the memory cache, the default adapter on a real Redis and on a real Redis
+/// Cluster, and the demo's data in PostgreSQL and in SQLite: the demo works unchanged on every
+/// backend.
+const SETUPS: [(Adapter, Cache); 7] = [
     (Adapter::Axum, Cache::Memory),
     (Adapter::Tower, Cache::Memory),
     (Adapter::Actix, Cache::Memory),
     (Adapter::Axum, Cache::Redis),
+    (Adapter::Axum, Cache::RedisCluster),
     (Adapter::Tower, Cache::RedisPostgres),
     (Adapter::Actix, Cache::MemorySqlite),
 ];
@@ -55,6 +60,7 @@ struct Server {
     client: reqwest::Client,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
     _redis: Option<redis_server::RedisServer>,
+    _cluster: Option<redis_cluster::RedisCluster>,
     _database: Option<database::TestDatabase>,
 }
 
@@ -72,7 +78,7 @@ async fn start_with(adapter: Adapter, cache: Cache) -> Server {
     let database = match cache {
         Cache::RedisPostgres => Some(database::TestDatabase::postgres().await),
         Cache::MemorySqlite => Some(database::TestDatabase::sqlite()),
-        Cache::Memory | Cache::Redis => None,
+        Cache::Memory | Cache::Redis | Cache::RedisCluster => None,
     };
     let store = match &database {
         Some(database) => app::Store::connect(database.url())
@@ -81,9 +87,18 @@ async fn start_with(adapter: Adapter, cache: Cache) -> Server {
         None => app::Store::seeded(),
     };
     let builder = app::builder_on(&app::Secrets::development(), store);
+    let mut cluster = None;
     let (builder, redis) = match cache {
         Cache::Memory | Cache::MemorySqlite => {
             (builder.with_cache(mizan::MemoryCache::new()), None)
+        }
+        Cache::RedisCluster => {
+            let nodes = redis_cluster::RedisCluster::start();
+            let backend = mizan_cache_redis::RedisCache::connect_cluster(nodes.urls())
+                .await
+                .expect("redis cluster");
+            cluster = Some(nodes);
+            (builder.with_cache(backend), None)
         }
         Cache::Redis | Cache::RedisPostgres => {
             let server = redis_server::RedisServer::start();
@@ -107,6 +122,7 @@ async fn start_with(adapter: Adapter, cache: Cache) -> Server {
         client,
         task,
         _redis: redis,
+        _cluster: cluster,
         _database: database,
     }
 }

@@ -132,10 +132,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("  curl -s 'http://{local}/api/mizan/ctx/user/?user_id=1'");
     println!("  curl -si -X POST http://{local}/api/mizan/call/ -H 'content-type: application/json' -d '{{\"fn\":\"update_profile\",\"args\":{{\"user_id\":1,\"name\":\"Alicia\"}}}}'");
 
-    tokio::select! {
-        result = adapter.serve(listener, app) => result?,
-        _ = tokio::signal::ctrl_c() => println!("shutting down"),
-    }
+    // Ctrl-C: open sockets are closed with 1001 ("going away") before the server stops.
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+        println!("shutting down");
+    };
+    adapter.serve_until(listener, app, ctrl_c).await?;
     Ok(())
 }
 

@@ -26,6 +26,7 @@ use crate::manifest::USER_PARAMS;
 use crate::registry::{is_valid_name, CacheHint, ClientFunction, FormKind, Function};
 use crate::secret::Secret;
 use crate::socket::SocketLimits;
+use crate::socket_driver::OpenSockets;
 use crate::upload::UploadLimits;
 
 /// The default mount point.
@@ -80,14 +81,28 @@ pub(crate) struct Inner {
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) bus: Arc<dyn InvalidationBus>,
     pub(crate) socket: SocketConfig,
+    /// The sockets open now (counted by their drivers) and the shutdown signal.
+    pub(crate) sockets: OpenSockets,
 }
 
 /// How the WebSocket endpoint accepts connections.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub(crate) struct SocketConfig {
     /// Allowed `Origin`s (`scheme://host[:port]`); empty: the request's own host only.
     pub(crate) origins: Vec<String>,
     pub(crate) limits: SocketLimits,
+    /// Most sockets open at once; the next upgrade gets 503.
+    pub(crate) max_sockets: usize,
+}
+
+impl Default for SocketConfig {
+    fn default() -> Self {
+        Self {
+            origins: Vec::new(),
+            limits: SocketLimits::default(),
+            max_sockets: 10_000,
+        }
+    }
 }
 
 impl Mizan {
@@ -378,6 +393,13 @@ impl MizanBuilder {
         self
     }
 
+    /// The most WebSockets the app keeps open at once (default 10 000): over it, an upgrade is
+    /// refused with 503 before the 101. [`Mizan::open_sockets`] tells how many are open.
+    pub fn with_max_sockets(mut self, max: usize) -> Self {
+        self.socket.max_sockets = max;
+        self
+    }
+
     /// Validates the functions and configuration and builds the app.
     ///
     /// Every mistake is found here, with an error that says what to fix: invalid names,
@@ -441,6 +463,7 @@ impl MizanBuilder {
                     .bus
                     .unwrap_or_else(|| Arc::new(MemoryBus::new()) as Arc<dyn InvalidationBus>),
                 socket: self.socket,
+                sockets: OpenSockets::default(),
             }),
         })
     }
