@@ -5,12 +5,14 @@
 //! Nodes time out after 1 s (`cluster-node-timeout 1000`), so a killed master's replica takes
 //! over within a few seconds. Nothing is mocked, and nothing ever talks to a Redis this fixture
 //! did not start.
+//!
+//! It starts its nodes with the helpers of the single-server fixture: include
+//! `support/redis_server.rs` beside it as `mod redis_server`.
 
 // Each test binary that includes this file uses a different part of it.
 #![allow(dead_code)]
 
-#[path = "redis_process.rs"]
-mod process;
+use super::redis_server::process;
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};

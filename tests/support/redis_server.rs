@@ -8,8 +8,9 @@
 // Each test binary that includes this file uses a different part of it.
 #![allow(dead_code)]
 
+// Shared with the cluster fixture, which reaches it through this module.
 #[path = "redis_process.rs"]
-mod process;
+pub(crate) mod process;
 
 use std::path::PathBuf;
 use std::process::Child;
