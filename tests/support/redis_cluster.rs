@@ -25,10 +25,12 @@ const SETTLE_TIMEOUT: Duration = Duration::from_secs(30);
 pub(crate) struct RedisCluster {
     nodes: Vec<Node>,
     dir: PathBuf,
+    server: PathBuf,
 }
 
 struct Node {
     port: u16,
+    bus_port: u16,
     child: Option<Child>,
 }
 
@@ -48,40 +50,16 @@ impl RedisCluster {
         let mut cluster = Self {
             nodes: Vec::new(),
             dir,
+            server,
         };
         let ports = free_ports(12);
         for (port, bus_port) in ports[..6].iter().zip(&ports[6..]) {
-            let node_dir = cluster.dir.join(port.to_string());
-            std::fs::create_dir_all(&node_dir).expect("a node directory");
-            let child = Command::new(&server)
-                .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-                .args(["--cluster-enabled", "yes", "--cluster-node-timeout", "1000"])
-                .args(["--cluster-port", &bus_port.to_string()])
-                .args(["--cluster-config-file", "nodes.conf"])
-                .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
-                .arg("--dir")
-                .arg(&node_dir)
-                .arg("--logfile")
-                .arg(node_dir.join("redis.log"))
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .unwrap_or_else(|err| panic!("cannot run {}: {err}", server.display()));
-            let pid = child.id();
             cluster.nodes.push(Node {
                 port: *port,
-                child: Some(child),
+                bus_port: *bus_port,
+                child: None,
             });
-            let node = cluster.nodes.len() - 1;
-            cluster.until(&format!("node {node} answering PING"), || {
-                cluster.command(node, &["PING"]).is_ok_and(|r| r == "+PONG")
-                    && cluster
-                        .command(node, &["INFO", "server"])
-                        .unwrap_or_default()
-                        .lines()
-                        .any(|line| line.trim_end() == format!("process_id:{pid}"))
-            });
+            cluster.spawn(cluster.nodes.len() - 1);
         }
         let addresses: Vec<String> = cluster
             .nodes
@@ -173,6 +151,51 @@ impl RedisCluster {
             .expect("PUBSUB NUMSUB");
         // `*2`, `$len`, the channel, `:count`.
         reply[3][1..].parse().expect("a count")
+    }
+
+    /// Starts node `node` again after [`kill`](Self::kill), with the cluster configuration it
+    /// had (its `nodes.conf`) and no data, and waits until it has rejoined: a master that was
+    /// failed over meanwhile comes back as a replica of the node that replaced it, in sync.
+    pub(crate) fn restart(&mut self, node: usize) {
+        assert!(!self.is_running(node), "node {node} is running");
+        self.spawn(node);
+        self.until(&format!("node {node} rejoining"), || {
+            self.is_ok(node)
+                && (self.role(node) == "master" || self.in_sync(node))
+                && (0..self.len()).all(|n| !self.is_running(n) || self.is_ok(n))
+        });
+    }
+
+    /// Runs `redis-server` for node `node` in its own directory and waits until it answers.
+    fn spawn(&mut self, node: usize) {
+        let (port, bus_port) = (self.nodes[node].port, self.nodes[node].bus_port);
+        let node_dir = self.dir.join(port.to_string());
+        std::fs::create_dir_all(&node_dir).expect("a node directory");
+        let child = Command::new(&self.server)
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--cluster-enabled", "yes", "--cluster-node-timeout", "1000"])
+            .args(["--cluster-port", &bus_port.to_string()])
+            .args(["--cluster-config-file", "nodes.conf"])
+            .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
+            .arg("--dir")
+            .arg(&node_dir)
+            .arg("--logfile")
+            .arg(node_dir.join("redis.log"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|err| panic!("cannot run {}: {err}", self.server.display()));
+        let pid = child.id();
+        self.nodes[node].child = Some(child);
+        self.until(&format!("node {node} answering PING"), || {
+            self.command(node, &["PING"]).is_ok_and(|r| r == "+PONG")
+                && self
+                    .command(node, &["INFO", "server"])
+                    .unwrap_or_default()
+                    .lines()
+                    .any(|line| line.trim_end() == format!("process_id:{pid}"))
+        });
     }
 
     /// Kills node `node` (as a crash would) and waits for it to exit.
@@ -297,7 +320,7 @@ impl RedisCluster {
     }
 
     /// `master` or `slave`, from `INFO replication`; empty when the node does not answer.
-    fn role(&self, node: usize) -> String {
+    pub(crate) fn role(&self, node: usize) -> String {
         let info = self
             .command(node, &["INFO", "replication"])
             .unwrap_or_default();
