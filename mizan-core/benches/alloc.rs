@@ -127,7 +127,11 @@ fn main() {
             Box::new(call(r#"{"fn":"rename","args":{"user_id":5,"name":"Ann"}}"#)),
         ),
         ("ctx/trivial_x3/miss (no cache)", &plain, Box::new(fetch)),
-        ("ctx/trivial_x3/hit (memory cache)", &cached, Box::new(fetch)),
+        (
+            "ctx/trivial_x3/hit (memory cache)",
+            &cached,
+            Box::new(fetch),
+        ),
         (
             "call/mutation_scoped (memory cache: purge)",
             &cached,

@@ -17,7 +17,6 @@
 
 use std::any::Any;
 use std::borrow::Cow;
-use std::collections::BTreeMap;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
@@ -28,7 +27,6 @@ use futures_util::{FutureExt, StreamExt};
 use http::header::{HeaderValue, ALLOW, CACHE_CONTROL, CONTENT_TYPE, SET_COOKIE};
 use http::{Method, StatusCode};
 use percent_encoding::percent_decode_str;
-use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use crate::app::{Limits, Mizan, DEFAULT_MOUNT};
@@ -40,12 +38,14 @@ use crate::error::{allow_value, ApiError};
 use crate::form::FormSpec;
 use crate::identity::Identity;
 use crate::invalidation::{merge, Target};
-use crate::registry::{Args, BoxFuture, CacheHint, FormKind, Function, Handler, RawArg, FORM_ARG};
+use crate::registry::{
+    Args, BoxFuture, CacheHint, FormKind, Function, Handler, Inputs, Param, RawArg, Source,
+};
 use crate::request::{has_media_type, Request};
 use crate::socket::SocketIo;
 use crate::transport::{
     check_depth, invalid_args, json_response, parse_envelope, CallOutcome, Envelope, HttpTransport,
-    Transport,
+    Transport, RESULT_PREFIX,
 };
 use crate::upload::{is_multipart, BodyStream, MultipartReader, UploadTable};
 
@@ -649,6 +649,10 @@ impl Mizan {
     }
 
     /// Converts the arguments of a callable function, runs it and invalidates.
+    ///
+    /// Each argument is converted once, straight into the type the function declares; the
+    /// canonical JSON values that scope invalidation targets are derived only for mutations.
+    /// The result is written right after `{"result":` in the buffer that becomes the body.
     async fn execute(
         &self,
         index: usize,
@@ -668,43 +672,88 @@ impl Mizan {
         let form = registry.form_specs[index]
             .as_deref()
             .zip(function.spec.form.as_ref().map(|form| &form.kind));
-        let whole_form = matches!(form, Some((_, FormKind::Whole { .. })));
         // A form is checked as a whole first: every issue at once, and the function does not
         // run unless the data is valid.
-        let mut args = match form {
+        let mut form_data = None;
+        match form {
             Some((spec, FormKind::Whole { .. })) => {
                 let data = serde_json::to_string(&envelope.args)?;
                 spec.check(data.as_bytes(), &request).await?;
-                serde_json::from_str(&data)?
+                form_data = Some(data);
             }
             Some((spec, FormKind::Formset { param })) => {
                 if let Some(raw) = envelope.args.get(param.as_str()) {
                     spec.check(raw.get().as_bytes(), &request).await?;
                 }
-                convert_call_args(function, envelope, uploads.as_ref())?
             }
-            None => convert_call_args(function, envelope, uploads.as_ref())?,
+            None => {}
+        }
+        let mut problems = Map::new();
+        let source = match &form_data {
+            Some(data) => Source::Form(data),
+            None => {
+                for name in envelope.args.keys() {
+                    if !function.declares(name) {
+                        problems.insert(name.to_string(), Value::from("unexpected argument"));
+                    }
+                }
+                Source::Json(&envelope.args)
+            }
         };
-        // Only a mutation needs its arguments again afterwards (to scope its targets).
-        let handler_args = if registry.plans[index].is_empty() {
-            std::mem::take(&mut args)
-        } else {
-            args.clone()
-        };
-        let handler_args = if whole_form {
-            Map::from_iter([(FORM_ARG.to_owned(), Value::Object(handler_args))])
-        } else {
-            handler_args
-        };
-        let handler_args = Args::new(handler_args).with_uploads(uploads);
+        let plans = &registry.plans[index];
         let cookies = request.clone();
-        let result = guarded(function.name(), handler(request, handler_args)).await?;
-        let targets = self.invalidate(index, &args).await;
-        Ok(CallOutcome {
-            result,
+        let mut out = Vec::with_capacity(128);
+        out.extend_from_slice(RESULT_PREFIX);
+        // Conversion runs with the upload table in scope, so `Upload` arguments resolve to
+        // their parts (and the parts nobody referred to are known).
+        let prepare = || {
+            let mut inputs =
+                Inputs::new(function.params(), source, &mut problems, uploads.as_ref());
+            let future = handler(request, &mut inputs, out);
+            let scoped = |name: &str| {
+                plans
+                    .iter()
+                    .any(|plan| plan.scope.iter().any(|s| s == name))
+            };
+            let canonical = (!plans.is_empty()).then(|| inputs.canonical(scoped));
+            (future, canonical)
+        };
+        let (future, canonical) = match &uploads {
+            None => prepare(),
+            Some(table) => {
+                let (prepared, seen) = table.scope(prepare);
+                // (A whole form's data is checked by the form: its parts are not counted.)
+                if problems.is_empty() && form_data.is_none() {
+                    if let Some(part) = table.unreferenced(&seen).next() {
+                        return Err(ApiError::bad_request(format!(
+                            "no argument refers to part {part:?}"
+                        ))
+                        .with_details(serde_json::json!({ "part": part })));
+                    }
+                }
+                prepared
+            }
+        };
+        let future = match future {
+            Some(future) if problems.is_empty() => future,
+            _ => {
+                return Err(invalid_args(
+                    format!("invalid arguments for {:?}", function.name()),
+                    problems,
+                ))
+            }
+        };
+        let body = guarded(function.name(), future).await?;
+        let targets = match canonical {
+            Some(args) => self.invalidate(index, &args).await,
+            None => Vec::new(),
+        };
+        Ok(CallOutcome::new(
+            body,
+            RESULT_PREFIX.len(),
             targets,
-            cookies: cookies.take_set_cookies(),
-        })
+            cookies.take_set_cookies(),
+        ))
     }
 
     /// Whether `identity` may read context `name`: it exists (else 404) and the caller passes
@@ -729,6 +778,11 @@ impl Mizan {
     }
 
     /// Serves a context bundle, from the cache when a current entry exists.
+    ///
+    /// With the cache on, each query parameter is first converted to its canonical value (once
+    /// for all the functions that declare it with the same type), which validates it and keys
+    /// the entry; a hit is served without converting anything else. Functions that run convert
+    /// their arguments straight into their types and write their results into the body.
     pub(crate) async fn fetch(
         &self,
         name: &str,
@@ -738,47 +792,55 @@ impl Mizan {
         let registry = &self.inner.registry;
         self.context_access(name, &identity, &parts)?;
         let info = &registry.contexts[name];
-        let bundle: Vec<&Function> = info
-            .bundle
-            .iter()
-            .map(|&i| &registry.functions[i])
-            .collect();
-
+        let bundle = || info.bundle.iter().map(|&i| &registry.functions[i]);
         let query = parse_query(parts.uri.query())?;
-        let mut args = Vec::with_capacity(bundle.len());
-        let mut problems = Map::new();
-        for function in &bundle {
-            match convert_text_args(function, &query) {
-                Ok(converted) => args.push(converted),
-                Err(fields) => problems.extend(fields),
-            }
-        }
-        if !problems.is_empty() {
-            return Err(invalid_args(
-                format!("invalid parameters for context {name:?}"),
-                problems,
-            ));
-        }
+        let source = Source::Text(&query);
+        let invalid =
+            |problems| invalid_args(format!("invalid parameters for context {name:?}"), problems);
 
         let cache = self
             .inner
             .cache
             .as_ref()
             .filter(|_| info.cache != CacheHint::Never);
-        let plan = cache.map(|cache| {
-            let mut params = ParamStrings::new();
-            for converted in &args {
-                for (param, value) in converted {
-                    if let Some(string) = param_string(value) {
-                        params.entry(param.clone()).or_insert(string);
+        let plan = match cache {
+            Some(cache) => {
+                let mut params = ParamStrings::new();
+                let mut problems = Map::new();
+                let mut converted: Vec<(&Param, Result<Value, String>)> = Vec::new();
+                for param in bundle().flat_map(Function::params) {
+                    let value = match converted.iter().find(|(p, _)| p.same_conversion(param)) {
+                        Some((_, value)) => value.clone(),
+                        None => {
+                            let value = param.normalize(source.raw(param.name()));
+                            converted.push((param, value.clone()));
+                            value
+                        }
+                    };
+                    match value {
+                        Ok(value) => {
+                            if let Some(string) = param_string(&value) {
+                                params.entry(param.name().to_owned()).or_insert(string);
+                            }
+                        }
+                        Err(problem) => {
+                            problems.insert(param.name().to_owned(), Value::from(problem));
+                        }
                     }
                 }
+                if !problems.is_empty() {
+                    return Err(invalid(problems));
+                }
+                let user = identity.user_id.as_deref().filter(|_| info.user_scoped);
+                Some((
+                    cache,
+                    cache.plan(name, &params, user, info.rev, &info.scopes),
+                ))
             }
-            let user = identity.user_id.as_deref().filter(|_| info.user_scoped);
-            cache.plan(name, &params, user, info.rev, &info.scopes)
-        });
+            None => None,
+        };
         let mut stamp = None;
-        if let (Some(cache), Some(plan)) = (cache, &plan) {
+        if let Some((cache, plan)) = &plan {
             match cache.lookup(plan).await {
                 Lookup::Hit(bytes) => return Ok(json_response(bytes)),
                 Lookup::Miss(found) => stamp = found,
@@ -792,30 +854,38 @@ impl Mizan {
             self.inner.state.clone(),
             Vec::new(),
         );
-        let runs = bundle.iter().zip(args).map(|(function, converted)| {
-            let future: BoxFuture<_> = match &function.handler {
-                Handler::Data(handler) => handler(request.clone(), Args::new(converted)),
-                Handler::View(_) => unreachable!("bundles hold data functions only"),
+        let mut problems = Map::new();
+        let mut runs = Vec::with_capacity(info.bundle.len());
+        for (i, function) in bundle().enumerate() {
+            let Handler::Data(handler) = &function.handler else {
+                unreachable!("bundles hold data functions only");
             };
-            guarded(function.name(), future)
-        });
-        let results = join_all(runs).await;
-
-        let mut out = Vec::with_capacity(64 * results.len());
-        out.push(b'{');
-        for (i, (function, result)) in bundle.iter().zip(results).enumerate() {
-            let value = result?;
-            if i > 0 {
-                out.push(b',');
-            }
+            // Each function writes `{"name":` (`,"name":` after the first) and its result.
+            let mut out = Vec::with_capacity(64);
+            out.push(if i == 0 { b'{' } else { b',' });
             serde_json::to_writer(&mut out, function.name())?;
             out.push(b':');
-            out.extend_from_slice(value.get().as_bytes());
+            let mut inputs = Inputs::new(function.params(), source, &mut problems, None);
+            if let Some(future) = handler(request.clone(), &mut inputs, out) {
+                runs.push(guarded(function.name(), future));
+            }
         }
-        out.push(b'}');
-        let bundle = Bytes::from(out);
+        if !problems.is_empty() {
+            return Err(invalid(problems));
+        }
+        let mut body: Option<Vec<u8>> = None;
+        for result in join_all(runs).await {
+            let part = result?;
+            match &mut body {
+                None => body = Some(part),
+                Some(body) => body.extend_from_slice(&part),
+            }
+        }
+        let mut body = body.unwrap_or_else(|| vec![b'{']);
+        body.push(b'}');
+        let bundle = Bytes::from(body);
 
-        if let (Some(cache), Some(plan), Some(stamp)) = (cache, &plan, stamp) {
+        if let (Some((cache, plan)), Some(stamp)) = (&plan, stamp) {
             let ttl = match info.cache {
                 CacheHint::Ttl(seconds) => std::time::Duration::from_secs(seconds),
                 _ => cache.max_ttl(),
@@ -1004,53 +1074,6 @@ fn require_json(headers: &http::HeaderMap) -> Result<(), ApiError> {
 fn parse_query(query: Option<&str>) -> Result<Vec<(String, String)>, ApiError> {
     serde_urlencoded::from_str(query.unwrap_or_default())
         .map_err(|e| ApiError::bad_request(format!("malformed query string: {e}")))
-}
-
-/// Converts a call's arguments; with uploads, references to parts resolve against them and
-/// every part must be referred to.
-fn convert_call_args(
-    function: &Function,
-    envelope: &Envelope<'_>,
-    uploads: Option<&Arc<UploadTable>>,
-) -> Result<Map<String, Value>, ApiError> {
-    let Some(table) = uploads else {
-        return convert_json_args(function, &envelope.args);
-    };
-    let (converted, seen) = table.scope(|| convert_json_args(function, &envelope.args));
-    let converted = converted?;
-    if let Some(part) = table.unreferenced(&seen).next() {
-        return Err(
-            ApiError::bad_request(format!("no argument refers to part {part:?}"))
-                .with_details(serde_json::json!({ "part": part })),
-        );
-    }
-    Ok(converted)
-}
-
-/// Converts JSON arguments strictly; unknown arguments are refused.
-fn convert_json_args(
-    function: &Function,
-    args: &BTreeMap<Cow<'_, str>, &RawValue>,
-) -> Result<Map<String, Value>, ApiError> {
-    let mut problems = Map::new();
-    for name in args.keys() {
-        if !function.declares(name) {
-            problems.insert(name.to_string(), Value::from("unexpected argument"));
-        }
-    }
-    let converted = convert(
-        function,
-        |name| args.get(name).map(|raw| RawArg::Json(raw.get())),
-        &mut problems,
-    );
-    if problems.is_empty() {
-        Ok(converted)
-    } else {
-        Err(invalid_args(
-            format!("invalid arguments for {:?}", function.name()),
-            problems,
-        ))
-    }
 }
 
 /// Converts text arguments (query, route); the first occurrence of a name wins and names the

@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 
 use bytes::Bytes;
 use http::header::{HeaderValue, CONTENT_TYPE};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
@@ -22,19 +22,54 @@ use crate::escape::json_nesting_exceeds;
 use crate::identity::Identity;
 use crate::invalidation::{header_value, Target, INVALIDATE_HEADER};
 
+/// The start of every call's body, `{"result":`, after which the function writes its result.
+pub(crate) const RESULT_PREFIX: &[u8] = br#"{"result":"#;
+
 /// The outcome of a successful call: the function's result and the invalidation targets.
 #[derive(Debug)]
 pub struct CallOutcome {
-    pub(crate) result: Box<RawValue>,
+    /// `{"result":` and the result's JSON, as the function wrote it: the start of the body.
+    body: Vec<u8>,
+    /// Where the result starts in `body`.
+    result_start: usize,
     pub(crate) targets: Vec<Target>,
     /// `Set-Cookie` values the function asked for (sent by transports with headers).
     pub(crate) cookies: Vec<HeaderValue>,
 }
 
 impl CallOutcome {
+    /// An outcome whose `body` holds `{"result":` up to `result_start`, then the result.
+    pub(crate) fn new(
+        body: Vec<u8>,
+        result_start: usize,
+        targets: Vec<Target>,
+        cookies: Vec<HeaderValue>,
+    ) -> Self {
+        debug_assert_eq!(body.get(..result_start), Some(RESULT_PREFIX));
+        Self {
+            body,
+            result_start,
+            targets,
+            cookies,
+        }
+    }
+
+    /// An outcome of `result` (JSON text) with `targets` and no cookies.
+    #[cfg(test)]
+    pub(crate) fn from_result(result: &str, targets: Vec<Target>) -> Self {
+        Self::new(
+            [RESULT_PREFIX, result.as_bytes()].concat(),
+            RESULT_PREFIX.len(),
+            targets,
+            Vec::new(),
+        )
+    }
+
     /// The function's result, as JSON.
     pub fn result(&self) -> &RawValue {
-        &self.result
+        let text =
+            std::str::from_utf8(&self.body[self.result_start..]).expect("serde_json writes UTF-8");
+        serde_json::from_str(text).expect("serde_json writes valid JSON")
     }
 
     /// What the call invalidated (empty unless the function is a mutation).
@@ -44,16 +79,23 @@ impl CallOutcome {
 
     /// The body every transport sends: `{"result": ..., "invalidate": [...]}`.
     pub fn to_body(&self) -> Bytes {
-        #[derive(Serialize)]
-        struct Body<'a> {
-            result: &'a RawValue,
-            invalidate: &'a [Target],
-        }
-        let body = Body {
-            result: &self.result,
-            invalidate: &self.targets,
-        };
-        Bytes::from(serde_json::to_vec(&body).expect("a raw value and targets always serialize"))
+        Self::finish(self.body.clone(), &self.targets)
+    }
+
+    /// The body, finished in place: the result is not copied.
+    fn into_body(self) -> (Bytes, Vec<Target>, Vec<HeaderValue>) {
+        (
+            Self::finish(self.body, &self.targets),
+            self.targets,
+            self.cookies,
+        )
+    }
+
+    fn finish(mut body: Vec<u8>, targets: &[Target]) -> Bytes {
+        body.extend_from_slice(br#","invalidate":"#);
+        serde_json::to_writer(&mut body, targets).expect("targets always serialize");
+        body.push(b'}');
+        Bytes::from(body)
     }
 }
 
@@ -85,9 +127,10 @@ impl Transport for HttpTransport {
     fn encode(&self, outcome: Result<CallOutcome, ApiError>) -> http::Response<Bytes> {
         match outcome {
             Ok(outcome) => {
-                let mut response = json_response(outcome.to_body());
-                Self::add_header(&mut response, &outcome.targets);
-                for cookie in outcome.cookies {
+                let (body, targets, cookies) = outcome.into_body();
+                let mut response = json_response(body);
+                Self::add_header(&mut response, &targets);
+                for cookie in cookies {
                     response
                         .headers_mut()
                         .append(http::header::SET_COOKIE, cookie);
@@ -108,7 +151,7 @@ impl Transport for IpcTransport {
 
     fn encode(&self, outcome: Result<CallOutcome, ApiError>) -> Bytes {
         match outcome {
-            Ok(outcome) => outcome.to_body(),
+            Ok(outcome) => outcome.into_body().0,
             Err(err) => {
                 err.log();
                 Bytes::from(err.to_json().to_string())
