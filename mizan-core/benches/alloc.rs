@@ -133,7 +133,7 @@ fn main() {
             Box::new(fetch),
         ),
         (
-            "call/mutation_scoped (memory cache: purge)",
+            "call/mutation_purge (memory cache)",
             &cached,
             Box::new(call(r#"{"fn":"rename","args":{"user_id":5,"name":"Ann"}}"#)),
         ),

@@ -41,7 +41,7 @@ use crate::invalidation::{merge, Target};
 use crate::registry::{
     Args, BoxFuture, CacheHint, FormKind, Function, Handler, Inputs, Param, RawArg, Source,
 };
-use crate::request::{has_media_type, Request};
+use crate::request::{has_media_type, media_type, Request};
 use crate::socket::SocketIo;
 use crate::transport::{
     check_depth, invalid_args, json_response, parse_envelope, CallOutcome, Envelope, HttpTransport,
@@ -198,7 +198,8 @@ impl<D: Dispatcher + ?Sized> Dispatcher for Arc<D> {
 #[async_trait]
 impl Dispatcher for Mizan {
     async fn dispatch(&self, request: http::Request<Bytes>) -> http::Response<Bytes> {
-        self.handle(request, None).await
+        let (parts, body) = request.into_parts();
+        self.handle_body(parts, Body::Full(body), None).await
     }
 
     fn body_limit(&self) -> usize {
@@ -392,22 +393,34 @@ impl Mizan {
         if let (Some((csrf, session)), false) = (csrf, matches!(route, Route::View { .. })) {
             check_csrf(csrf, session, &parts.headers, None)?;
         }
+        // The content type, read once: calls and form validation take JSON, calls also
+        // multipart.
+        let media = match route {
+            Route::Endpoint(Endpoint::Call | Endpoint::FormValidate(_)) => {
+                Media::of(&parts.headers)
+            }
+            _ => Media::Other,
+        };
         match route {
             Route::Endpoint(Endpoint::Session) => self.session(&identity),
             Route::Endpoint(Endpoint::Manifest | Endpoint::Schema) => {
                 unreachable!("answered above")
             }
-            Route::Endpoint(Endpoint::Call) if is_multipart(&parts.headers) => {
-                let outcome = self
-                    .run_multipart(parts, body.into_stream(), identity)
-                    .await;
+            // Paths other than calls and context fetches run boxed, so that the future of
+            // every request is not as large as theirs.
+            Route::Endpoint(Endpoint::Call) if media == Media::Multipart => {
+                let outcome =
+                    Box::pin(self.run_multipart(parts, body.into_stream(), identity)).await;
                 Ok(HttpTransport.encode(outcome))
             }
             Route::Endpoint(Endpoint::Call) => {
-                require_json(&parts.headers)?;
+                if media != Media::Json {
+                    return Err(not_json());
+                }
                 let body = body.into_bytes(limits.max_body_bytes).await?;
                 let envelope = parse_envelope(&body, limits.max_json_depth)?;
-                let outcome = self.run_call(envelope, parts, body.clone(), identity).await;
+                let request = self.request(parts, body.clone(), identity);
+                let outcome = self.call(&envelope, request).await;
                 Ok(HttpTransport.encode(outcome))
             }
             Route::Endpoint(Endpoint::Context(name)) => self.fetch(&name, parts, identity).await,
@@ -417,7 +430,9 @@ impl Mizan {
             }
             Route::Endpoint(Endpoint::FormValidate(name)) => {
                 let spec = Arc::clone(self.form(&name, &identity, &parts)?.1);
-                require_json(&parts.headers)?;
+                if media != Media::Json {
+                    return Err(not_json());
+                }
                 let body = body.into_bytes(limits.max_body_bytes).await?;
                 check_depth(&body, limits.max_json_depth)?;
                 let request = Request::from_parts(
@@ -427,7 +442,7 @@ impl Mizan {
                     self.inner.state.clone(),
                     Vec::new(),
                 );
-                let issues = spec.validate(&body, &request).await?;
+                let issues = Box::pin(spec.validate(&body, &request)).await?;
                 let reply = serde_json::json!({ "valid": issues.is_empty(), "issues": issues });
                 Ok(json_response(Bytes::from(reply.to_string())))
             }
@@ -436,7 +451,7 @@ impl Mizan {
                 if let Some((csrf, session)) = csrf {
                     check_csrf(csrf, session, &parts.headers, Some(&body))?;
                 }
-                self.run_view(&members, params, parts, body, identity).await
+                Box::pin(self.run_view(&members, params, parts, body, identity)).await
             }
         }
     }
@@ -483,8 +498,17 @@ impl Mizan {
 
     fn route(&self, path: &str) -> Result<Route, ApiError> {
         if let Some(rest) = path.strip_prefix(self.inner.mount.as_str()) {
-            let segments: Vec<&str> = rest.split('/').filter(|s| !s.is_empty()).collect();
-            let endpoint = match segments.as_slice() {
+            // At most three non-empty segments name an endpoint; a fourth means none does.
+            let mut segments = ["", "", "", ""];
+            let mut count = 0;
+            for segment in rest.split('/').filter(|s| !s.is_empty()) {
+                if count == segments.len() {
+                    break;
+                }
+                segments[count] = segment;
+                count += 1;
+            }
+            let endpoint = match &segments[..count] {
                 ["session"] => Some(Endpoint::Session),
                 ["call"] => Some(Endpoint::Call),
                 ["manifest"] => Some(Endpoint::Manifest),
@@ -538,9 +562,24 @@ impl Mizan {
         body: Bytes,
         identity: Identity,
     ) -> Result<CallOutcome, ApiError> {
-        let index = self.callable(&envelope.function, &identity, &parts)?;
-        self.execute(index, &envelope, parts, body, identity, None)
-            .await
+        let request = self.request(parts, body, identity);
+        self.call(&envelope, request).await
+    }
+
+    /// Runs an RPC call whose [`Request`] is built. (The request carries the head, so the
+    /// futures of the call hold one pointer instead of a copy of it.)
+    async fn call(
+        &self,
+        envelope: &Envelope<'_>,
+        request: Request,
+    ) -> Result<CallOutcome, ApiError> {
+        let index = self.callable(&envelope.function, request.identity(), request.parts())?;
+        self.execute(index, envelope, request, None).await
+    }
+
+    /// The request a function receives.
+    fn request(&self, parts: http::request::Parts, body: Bytes, identity: Identity) -> Request {
+        Request::from_parts(parts, body, identity, self.inner.state.clone(), Vec::new())
     }
 
     /// Runs a multipart call: the `__mizan` envelope names the function, whose existence and
@@ -594,15 +633,8 @@ impl Mizan {
             }
         };
         let uploads = Arc::new(uploads);
-        self.execute(
-            index,
-            &envelope,
-            parts,
-            envelope_bytes.clone(),
-            identity,
-            Some(uploads),
-        )
-        .await
+        let request = self.request(parts, envelope_bytes.clone(), identity);
+        self.execute(index, &envelope, request, Some(uploads)).await
     }
 
     /// The index of the function `name` if it can be called over RPC by `identity`: 404 for
@@ -657,9 +689,7 @@ impl Mizan {
         &self,
         index: usize,
         envelope: &Envelope<'_>,
-        parts: http::request::Parts,
-        body: Bytes,
-        identity: Identity,
+        request: Request,
         uploads: Option<Arc<UploadTable>>,
     ) -> Result<CallOutcome, ApiError> {
         let registry = &self.inner.registry;
@@ -667,8 +697,6 @@ impl Mizan {
         let Handler::Data(handler) = &function.handler else {
             unreachable!("callable functions are data functions");
         };
-        let request =
-            Request::from_parts(parts, body, identity, self.inner.state.clone(), Vec::new());
         let form = registry.form_specs[index]
             .as_deref()
             .zip(function.spec.form.as_ref().map(|form| &form.kind));
@@ -678,12 +706,12 @@ impl Mizan {
         match form {
             Some((spec, FormKind::Whole { .. })) => {
                 let data = serde_json::to_string(&envelope.args)?;
-                spec.check(data.as_bytes(), &request).await?;
+                Box::pin(spec.check(data.as_bytes(), &request)).await?;
                 form_data = Some(data);
             }
             Some((spec, FormKind::Formset { param })) => {
                 if let Some(raw) = envelope.args.get(param.as_str()) {
-                    spec.check(raw.get().as_bytes(), &request).await?;
+                    Box::pin(spec.check(raw.get().as_bytes(), &request)).await?;
                 }
             }
             None => {}
@@ -745,7 +773,7 @@ impl Mizan {
         };
         let body = guarded(function.name(), future).await?;
         let targets = match canonical {
-            Some(args) => self.invalidate(index, &args).await,
+            Some(args) => Box::pin(self.invalidate(index, &args)).await,
             None => Vec::new(),
         };
         Ok(CallOutcome::new(
@@ -1061,14 +1089,30 @@ fn decode(segment: &str) -> Result<String, ApiError> {
         .map_err(|_| ApiError::bad_request("path segment is not valid UTF-8"))
 }
 
-fn require_json(headers: &http::HeaderMap) -> Result<(), ApiError> {
-    if has_media_type(headers, "application/json") {
-        return Ok(());
+/// What a request body is, by its `Content-Type`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Media {
+    Json,
+    Multipart,
+    Other,
+}
+
+impl Media {
+    fn of(headers: &http::HeaderMap) -> Self {
+        match media_type(headers) {
+            Some(m) if m.eq_ignore_ascii_case("application/json") => Self::Json,
+            Some(m) if m.eq_ignore_ascii_case("multipart/form-data") => Self::Multipart,
+            _ => Self::Other,
+        }
     }
-    Err(ApiError::from_code(
+}
+
+/// 415: `call/` (and form validation) take JSON.
+fn not_json() -> ApiError {
+    ApiError::from_code(
         crate::ErrorCode::UnsupportedMediaType,
         "call/ takes Content-Type: application/json",
-    ))
+    )
 }
 
 fn parse_query(query: Option<&str>) -> Result<Vec<(String, String)>, ApiError> {

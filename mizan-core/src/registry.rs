@@ -128,11 +128,31 @@ fn decode<T: DeserializeOwned>(raw: RawArg<'_>) -> Result<T, String> {
             T::deserialize(Value::Null).map_err(|_| "missing required argument".to_owned())
         }
         RawArg::Json(text) => serde_json::from_str(text).map_err(|e| without_position(&e)),
+        // A number or a boolean never converts from a string: its text is read as JSON
+        // first, and the string reading runs only for the error message when that fails.
+        RawArg::Text(text) if never_from_string::<T>() => serde_json::from_str(text)
+            .or_else(|_| T::deserialize(Value::String(text.to_owned())).map_err(|e| e.to_string())),
         RawArg::Text(text) => match T::deserialize(Value::String(text.to_owned())) {
             Ok(typed) => Ok(typed),
             Err(as_string) => serde_json::from_str(text).map_err(|_| as_string.to_string()),
         },
     }
+}
+
+/// Whether `T` is a primitive number or `bool`, or an `Option` of one: a type that a JSON
+/// string never converts to. (`type_name` names exactly these types so; any other type takes
+/// the general path, which tries the string first.)
+fn never_from_string<T>() -> bool {
+    const SCALARS: [&str; 15] = [
+        "i8", "i16", "i32", "i64", "i128", "isize", "u8", "u16", "u32", "u64", "u128", "usize",
+        "f32", "f64", "bool",
+    ];
+    let name = std::any::type_name::<T>();
+    let inner = name
+        .strip_prefix("core::option::Option<")
+        .and_then(|inner| inner.strip_suffix('>'))
+        .unwrap_or(name);
+    SCALARS.contains(&inner)
 }
 
 /// Converts a raw argument to `T` and back to JSON: the canonical value that cache keys and
@@ -804,6 +824,21 @@ mod tests {
 
         let folder = Param::new::<String>("folder");
         assert_eq!(folder.normalize(RawArg::Text("5")), Ok(Value::from("5")));
+
+        assert!(never_from_string::<i64>() && never_from_string::<Option<bool>>());
+        assert!(!never_from_string::<String>() && !never_from_string::<Option<Value>>());
+        // Numbers read from text as JSON; a failure keeps the string reading's message.
+        assert_eq!(decode::<Option<f64>>(RawArg::Text("2.5")), Ok(Some(2.5)));
+        assert_eq!(decode::<Option<i64>>(RawArg::Text("null")), Ok(None));
+        assert_eq!(
+            decode::<i64>(RawArg::Text("x")),
+            Err("invalid type: string \"x\", expected i64".to_owned())
+        );
+        assert_eq!(
+            decode::<Value>(RawArg::Text("5")),
+            Ok(Value::from("5")),
+            "a type that takes strings keeps the text"
+        );
 
         let page = Param::new::<Option<u32>>("page");
         assert!(page.is_optional());

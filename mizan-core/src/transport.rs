@@ -9,9 +9,12 @@
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
+use std::fmt;
+use std::marker::PhantomData;
 
 use bytes::Bytes;
 use http::header::{HeaderValue, CONTENT_TYPE};
+use serde::de::{self, Deserializer};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
@@ -229,17 +232,16 @@ pub(crate) struct Envelope<'a> {
 }
 
 /// Parses a call envelope `{"fn": "name", "args": {...}}` (limits checked first). Arguments stay
-/// raw JSON until each is deserialized straight into its declared type.
+/// raw JSON until each is deserialized straight into its declared type. The body is read in
+/// one pass: the name and each argument are borrowed from it.
 pub(crate) fn parse_envelope(body: &[u8], max_depth: usize) -> Result<Envelope<'_>, ApiError> {
     #[derive(Deserialize)]
     struct Fields<'a> {
         #[serde(rename = "fn", borrow, default)]
-        function: Option<&'a RawValue>,
+        function: Option<Name<'a>>,
         #[serde(borrow, default)]
-        args: Option<&'a RawValue>,
+        args: Option<ArgsField<'a>>,
     }
-    #[derive(Deserialize)]
-    struct Args<'a>(#[serde(borrow)] BTreeMap<Cow<'a, str>, &'a RawValue>);
 
     check_depth(body, max_depth)?;
     let malformed = |e: serde_json::Error| ApiError::bad_request(format!("malformed JSON: {e}"));
@@ -259,25 +261,130 @@ pub(crate) fn parse_envelope(body: &[u8], max_depth: usize) -> Result<Envelope<'
     let fields: Fields<'_> = serde_json::from_str(text).map_err(malformed)?;
     let function = match fields.function {
         None => return Err(field("fn", "missing")),
-        Some(raw) => match serde_json::from_str::<&str>(raw.get()) {
-            Ok(name) => Cow::Borrowed(name),
-            // A name with escapes cannot be borrowed.
-            Err(_) => Cow::Owned(
-                serde_json::from_str::<String>(raw.get())
-                    .map_err(|_| field("fn", "must be a string"))?,
-            ),
-        },
+        Some(Name::NotString) => return Err(field("fn", "must be a string")),
+        Some(Name::Str(name)) => name,
     };
     let args = match fields.args {
         None => BTreeMap::new(),
-        Some(raw) if is_object(raw.get()) => {
-            serde_json::from_str::<Args<'_>>(raw.get())
-                .map_err(malformed)?
-                .0
-        }
-        Some(_) => return Err(field("args", "must be an object")),
+        Some(ArgsField::Object(args)) => args,
+        Some(ArgsField::NotObject) => return Err(field("args", "must be an object")),
     };
     Ok(Envelope { function, args })
+}
+
+/// The envelope's `fn`: a string, borrowed unless it has escapes, or any other JSON value
+/// (read through, then refused).
+enum Name<'a> {
+    Str(Cow<'a, str>),
+    NotString,
+}
+
+/// The envelope's `args`: an object whose values stay raw, or any other JSON value (read
+/// through, then refused). A name sent twice keeps its last value.
+enum ArgsField<'a> {
+    Object(BTreeMap<Cow<'a, str>, &'a RawValue>),
+    NotObject,
+}
+
+/// A string borrowed from the body unless it has escapes.
+struct Key<'a>(Cow<'a, str>);
+
+/// Reads through any JSON value that is not the kind wanted, answering `other`.
+macro_rules! refuse_other_kinds {
+    ($other:expr) => {
+        fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+            Ok($other)
+        }
+        fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
+            Ok($other)
+        }
+        fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
+            Ok($other)
+        }
+        fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+            Ok($other)
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok($other)
+        }
+        fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+            while seq.next_element::<de::IgnoredAny>()?.is_some() {}
+            Ok($other)
+        }
+    };
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Name<'a> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor<'a>(PhantomData<Name<'a>>);
+        impl<'de: 'a, 'a> de::Visitor<'de> for Visitor<'a> {
+            type Value = Name<'a>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a function name")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Name<'a>, E> {
+                Ok(Name::Str(Cow::Borrowed(v)))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Name<'a>, E> {
+                Ok(Name::Str(Cow::Owned(v.to_owned())))
+            }
+            fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> Result<Name<'a>, A::Error> {
+                while map
+                    .next_entry::<de::IgnoredAny, de::IgnoredAny>()?
+                    .is_some()
+                {}
+                Ok(Name::NotString)
+            }
+            refuse_other_kinds!(Name::NotString);
+        }
+        deserializer.deserialize_any(Visitor(PhantomData))
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for ArgsField<'a> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor<'a>(PhantomData<ArgsField<'a>>);
+        impl<'de: 'a, 'a> de::Visitor<'de> for Visitor<'a> {
+            type Value = ArgsField<'a>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("the arguments object")
+            }
+            fn visit_map<A: de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<ArgsField<'a>, A::Error> {
+                let mut args = BTreeMap::new();
+                while let Some((Key(name), value)) = map.next_entry::<Key<'a>, &'a RawValue>()? {
+                    args.insert(name, value);
+                }
+                Ok(ArgsField::Object(args))
+            }
+            fn visit_str<E: de::Error>(self, _: &str) -> Result<ArgsField<'a>, E> {
+                Ok(ArgsField::NotObject)
+            }
+            refuse_other_kinds!(ArgsField::NotObject);
+        }
+        deserializer.deserialize_any(Visitor(PhantomData))
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Key<'a> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor<'a>(PhantomData<Key<'a>>);
+        impl<'de: 'a, 'a> de::Visitor<'de> for Visitor<'a> {
+            type Value = Key<'a>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an argument name")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Key<'a>, E> {
+                Ok(Key(Cow::Borrowed(v)))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Key<'a>, E> {
+                Ok(Key(Cow::Owned(v.to_owned())))
+            }
+        }
+        deserializer.deserialize_str(Visitor(PhantomData))
+    }
 }
 
 /// A 400 `bad_request` whose `details.fields` names each bad argument.
