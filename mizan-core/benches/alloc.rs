@@ -21,6 +21,9 @@ use stats_alloc::{Region, StatsAlloc, INSTRUMENTED_SYSTEM};
 #[global_allocator]
 static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
 
+/// Builds the request of a scenario.
+type MakeRequest = Box<dyn Fn() -> http::Request<Bytes>>;
+
 const SECRET: &str = "bench-cache-secret-0123456789abcdefghij";
 const WARM_UP: usize = 100;
 const REQUESTS: usize = 10_000;
@@ -85,17 +88,25 @@ fn fetch() -> http::Request<Bytes> {
         .expect("valid request")
 }
 
+/// One request through the app, run to completion. Not inlined, so that
+/// `valgrind --tool=callgrind --toggle-collect=alloc::dispatch_once` counts the instructions of
+/// exactly this (see docs/BENCHMARKS.md).
+#[inline(never)]
+fn dispatch_once(app: &Mizan, request: http::Request<Bytes>) -> http::Response<Bytes> {
+    block_on(app.dispatch(request))
+}
+
 /// Allocations and bytes per request of `app.dispatch(make())`, the request built outside the
 /// counted region.
 fn count(app: &Mizan, make: impl Fn() -> http::Request<Bytes>) -> (f64, f64) {
     for _ in 0..WARM_UP {
-        assert_eq!(block_on(app.dispatch(make())).status(), 200);
+        assert_eq!(dispatch_once(app, make()).status(), 200);
     }
     let (mut allocations, mut bytes) = (0usize, 0usize);
     for _ in 0..REQUESTS {
         let request = make();
         let region = Region::new(GLOBAL);
-        let response = block_on(app.dispatch(request));
+        let response = dispatch_once(app, request);
         drop(response);
         let change = region.change();
         allocations += change.allocations + change.reallocations;
@@ -115,7 +126,7 @@ fn main() {
         .collect();
     let plain = app(false);
     let cached = app(true);
-    let scenarios: [(&str, &Mizan, Box<dyn Fn() -> http::Request<Bytes>>); 5] = [
+    let scenarios: [(&str, &Mizan, MakeRequest); 5] = [
         (
             "call/echo",
             &plain,

@@ -17,6 +17,7 @@
 
 use std::any::Any;
 use std::borrow::Cow;
+use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
@@ -197,9 +198,18 @@ impl<D: Dispatcher + ?Sized> Dispatcher for Arc<D> {
 
 #[async_trait]
 impl Dispatcher for Mizan {
-    async fn dispatch(&self, request: http::Request<Bytes>) -> http::Response<Bytes> {
+    // Written out instead of `async fn`: the boxed future is the handler's own, not one that
+    // holds the request and then the handler's future besides.
+    fn dispatch<'life0, 'async_trait>(
+        &'life0 self,
+        request: http::Request<Bytes>,
+    ) -> std::pin::Pin<Box<dyn Future<Output = http::Response<Bytes>> + Send + 'async_trait>>
+    where
+        'life0: 'async_trait,
+        Self: 'async_trait,
+    {
         let (parts, body) = request.into_parts();
-        self.handle_body(parts, Body::Full(body), None).await
+        Box::pin(self.handle_body(parts, Body::Full(body), None))
     }
 
     fn body_limit(&self) -> usize {
@@ -297,30 +307,37 @@ impl Mizan {
         self.handle_body(parts, Body::Full(body), identity).await
     }
 
-    async fn handle_body(
+    /// Handles a request: [`route_and_run`](Self::route_and_run), then what every response
+    /// gets. (A plain function over `route_and_run`'s future, so that the request head is not
+    /// held twice in the state of the future.)
+    fn handle_body(
         &self,
         parts: http::request::Parts,
         body: Body,
         identity: Option<Identity>,
-    ) -> http::Response<Bytes> {
+    ) -> impl Future<Output = http::Response<Bytes>> + Send + '_ {
         let head = parts.method == Method::HEAD;
-        let mut response = match self.route_and_run(parts, body, identity).await {
-            Ok(response) => response,
-            Err(err) => err.into_response(),
-        };
-        response
-            .headers_mut()
-            .entry(CACHE_CONTROL)
-            .or_insert(HeaderValue::from_static("no-store"));
-        if head {
-            *response.body_mut() = Bytes::new();
-        }
-        response
+        self.route_and_run(parts, body, identity)
+            .map(move |outcome| {
+                let mut response = match outcome {
+                    Ok(response) => response,
+                    Err(err) => err.into_response(),
+                };
+                response
+                    .headers_mut()
+                    .entry(CACHE_CONTROL)
+                    .or_insert(HeaderValue::from_static("no-store"));
+                if head {
+                    *response.body_mut() = Bytes::new();
+                }
+                response
+            })
     }
 
     /// Whether the request is a multipart call, whose body is read as it arrives.
     fn streams(&self, head: &http::request::Parts) -> bool {
         head.method == Method::POST
+            && may_be_multipart(&head.headers)
             && is_multipart(&head.headers)
             && head
                 .uri
@@ -423,7 +440,9 @@ impl Mizan {
                 let outcome = self.call(&envelope, request).await;
                 Ok(HttpTransport.encode(outcome))
             }
-            Route::Endpoint(Endpoint::Context(name)) => self.fetch(&name, parts, identity).await,
+            Route::Endpoint(Endpoint::Context(name)) => {
+                Box::pin(self.fetch(&name, parts, identity)).await
+            }
             Route::Endpoint(Endpoint::Form(name)) => {
                 let (_, spec) = self.form(&name, &identity, &parts)?;
                 Ok(json_response(Bytes::from(spec.schema().to_string())))
@@ -1087,6 +1106,18 @@ fn decode(segment: &str) -> Result<String, ApiError> {
         .decode_utf8()
         .map(|s| s.into_owned())
         .map_err(|_| ApiError::bad_request("path segment is not valid UTF-8"))
+}
+
+/// Whether the `Content-Type` could be `multipart/form-data`: its first character is an `m`.
+/// (A quick refusal for the usual JSON call, before the full comparison.)
+fn may_be_multipart(headers: &http::HeaderMap) -> bool {
+    headers.get(CONTENT_TYPE).is_some_and(|value| {
+        value
+            .as_bytes()
+            .iter()
+            .find(|byte| !byte.is_ascii_whitespace())
+            .is_some_and(|byte| byte.eq_ignore_ascii_case(&b'm'))
+    })
 }
 
 /// What a request body is, by its `Content-Type`.

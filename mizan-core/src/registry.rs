@@ -368,7 +368,7 @@ impl<'a> Inputs<'a> {
 
     /// Every declared parameter, converted to its type and back to JSON, as [`Args`] (a whole
     /// form: its data under [`FORM_ARG`]). `None` when one does not convert.
-    pub(crate) fn to_args(&mut self) -> Option<Args> {
+    pub(crate) fn convert_all(&mut self) -> Option<Args> {
         let mut values = Map::new();
         if let Source::Form(data) = self.source {
             match serde_json::from_str(data) {
@@ -734,7 +734,7 @@ impl FunctionBuilder {
         Fut: Future + Send + 'static,
         Fut::Output: IntoData,
     {
-        self.typed_handler(move |req, inputs| Some(f(req, inputs.to_args()?)))
+        self.typed_handler(move |req, inputs| Some(f(req, inputs.convert_all()?)))
     }
 
     /// Finishes a data function whose handler converts its own arguments from the call's
