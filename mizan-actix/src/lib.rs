@@ -215,13 +215,15 @@ fn to_http_head(req: &HttpRequest) -> Result<http::request::Parts, ApiError> {
     }
     .map_err(malformed)?;
     let from = req.headers();
-    let mut values = BytesMut::with_capacity(from.iter().map(|(_, v)| v.len()).sum());
+    let mut count = 0;
+    let mut values = BytesMut::with_capacity(256);
     for (_, value) in from {
+        count += 1;
         values.extend_from_slice(value.as_bytes());
     }
     let values = values.freeze();
     let headers = request.headers_mut();
-    headers.reserve(from.len());
+    headers.reserve(count);
     let mut start = 0;
     for (name, value) in from {
         let end = start + value.len();

@@ -258,7 +258,11 @@ pub(crate) fn parse_envelope(body: &[u8], max_depth: usize) -> Result<Envelope<'
         serde_json::from_str::<&RawValue>(text).map_err(malformed)?;
         return Err(ApiError::bad_request("the call body must be a JSON object"));
     }
-    let fields: Fields<'_> = serde_json::from_str(text).map_err(malformed)?;
+    let Ok(fields) = serde_json::from_str::<Fields<'_>>(text) else {
+        // The refusal is worded by the reading that keeps `fn` and `args` raw (a number too
+        // large for the fast reading is still only "not a string" there).
+        return Err(refuse_envelope(text));
+    };
     let function = match fields.function {
         None => return Err(field("fn", "missing")),
         Some(Name::NotString) => return Err(field("fn", "must be a string")),
@@ -270,6 +274,43 @@ pub(crate) fn parse_envelope(body: &[u8], max_depth: usize) -> Result<Envelope<'
         Some(ArgsField::NotObject) => return Err(field("args", "must be an object")),
     };
     Ok(Envelope { function, args })
+}
+
+/// Why the envelope `text` (a JSON object that the one-pass reading refused) is refused: the
+/// error of reading it with `fn` and `args` kept raw, then checked one after the other.
+fn refuse_envelope(text: &str) -> ApiError {
+    #[derive(Deserialize)]
+    struct Raw<'a> {
+        #[serde(rename = "fn", borrow, default)]
+        function: Option<&'a RawValue>,
+        #[serde(borrow, default)]
+        args: Option<&'a RawValue>,
+    }
+    let malformed = |e: serde_json::Error| ApiError::bad_request(format!("malformed JSON: {e}"));
+    let field = |name: &str, problem: &str| {
+        invalid_args(
+            "invalid call envelope".to_owned(),
+            Map::from_iter([(name.to_owned(), Value::from(problem))]),
+        )
+    };
+    let fields = match serde_json::from_str::<Raw<'_>>(text) {
+        Ok(fields) => fields,
+        Err(e) => return malformed(e),
+    };
+    let Some(function) = fields.function else {
+        return field("fn", "missing");
+    };
+    if serde_json::from_str::<String>(function.get()).is_err() {
+        return field("fn", "must be a string");
+    }
+    match fields.args {
+        Some(raw) if !raw.get().trim_start().starts_with('{') => field("args", "must be an object"),
+        Some(raw) => match serde_json::from_str::<BTreeMap<Cow<'_, str>, &RawValue>>(raw.get()) {
+            Err(e) => malformed(e),
+            Ok(_) => ApiError::bad_request("malformed JSON: the call envelope does not parse"),
+        },
+        None => ApiError::bad_request("malformed JSON: the call envelope does not parse"),
+    }
 }
 
 /// The envelope's `fn`: a string, borrowed unless it has escapes, or any other JSON value
@@ -427,5 +468,19 @@ mod tests {
             parse_envelope(br#"{"fn": "e\u0063ho", "args": {"a": [1, {"b": 2}]}}"#, 32).unwrap();
         assert_eq!(escaped.function, "echo");
         assert_eq!(escaped.args["a"].get(), r#"[1, {"b": 2}]"#);
+        // Values the one-pass reading cannot hold are refused as a raw reading words it.
+        assert_eq!(
+            err(r#"{"fn": 1e400}"#).details().unwrap()["fields"]["fn"],
+            "must be a string"
+        );
+        assert_eq!(
+            err(r#"{"fn": "f", "args": 1e400}"#).details().unwrap()["fields"]["args"],
+            "must be an object"
+        );
+        assert!(err(r#"{"fn": "f", "fn": "g"}"#)
+            .message()
+            .starts_with("malformed JSON: duplicate field `fn`"));
+        let big = parse_envelope(br#"{"fn": "f", "args": {"n": 1e400}}"#, 32).unwrap();
+        assert_eq!(big.args["n"].get(), "1e400");
     }
 }
