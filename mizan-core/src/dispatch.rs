@@ -517,6 +517,9 @@ impl Mizan {
 
     fn route(&self, path: &str) -> Result<Route, ApiError> {
         if let Some(rest) = path.strip_prefix(self.inner.mount.as_str()) {
+            if rest == "call/" {
+                return Ok(Route::Endpoint(Endpoint::Call));
+            }
             // At most three non-empty segments name an endpoint; a fourth means none does.
             let mut segments = ["", "", "", ""];
             let mut count = 0;
@@ -1130,6 +1133,13 @@ enum Media {
 
 impl Media {
     fn of(headers: &http::HeaderMap) -> Self {
+        // The exact value clients send, compared before the general reading.
+        if headers
+            .get(CONTENT_TYPE)
+            .is_some_and(|value| value.as_bytes() == b"application/json")
+        {
+            return Self::Json;
+        }
         match media_type(headers) {
             Some(m) if m.eq_ignore_ascii_case("application/json") => Self::Json,
             Some(m) if m.eq_ignore_ascii_case("multipart/form-data") => Self::Multipart,
