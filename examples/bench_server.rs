@@ -1,4 +1,5 @@
-//! The server side of the HTTP load harness (`scripts/bench-http.sh`, `docs/BENCHMARKS.md`).
+//! The server side of the HTTP benchmarks (`scripts/bench-http.sh` under wrk,
+//! `scripts/bench-instructions.sh` under callgrind; figures in `docs/BENCHMARKS.md`).
 //!
 //! ```text
 //! cargo run --release --example bench_server -- <config> <addr>
@@ -19,6 +20,9 @@
 //!
 //! The tower and axum configs run on a multi-thread Tokio runtime with its default number of
 //! workers, the actix ones on actix-web's default workers. Nothing is printed per request.
+//!
+//! The same `echo` on other Rust RPC stacks (jsonrpsee; async-graphql on axum) is served by
+//! `benches/peers`, a crate outside the workspace so that the workspace never compiles them.
 
 use std::convert::Infallible;
 use std::error::Error;

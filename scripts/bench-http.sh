@@ -1,33 +1,54 @@
 #!/usr/bin/env bash
-# HTTP load harness: what Mizan costs on top of its web framework, measured with wrk.
+# shellcheck disable=SC2016 # the backticks in printf formats are markdown
+# HTTP load harness: what Mizan costs on top of its web framework, and how it stands against
+# other Rust RPC stacks serving the same call, measured with wrk.
 #
 #   ./scripts/bench-http.sh
 #
-# Builds examples/bench_server.rs and the demo in release, then for each config of bench_server
-# starts it on a free loopback port, warms it up, loads it with wrk (fixed parameters below),
-# and stops it. The ctx-redis config gets its own redis-server on a free loopback port (never
-# 6379), stopped afterwards. Finally the demo's peak RSS under load is read from /proc.
-# Prints a markdown table; logs and wrk outputs go to target/bench-http/.
+# Builds examples/bench_server.rs and the demo in release, and the peers (benches/peers: jsonrpsee,
+# async-graphql on axum; a crate outside the workspace, with its own lock file and target dir).
+# Then for each config and each connection count (32, 256) it starts the server on a free
+# loopback port, checks that it answers the call correctly, warms it up, loads it with wrk (fixed
+# parameters below), reads its peak RSS (VmHWM) and the CPU time it used per request (from
+# /proc/<pid>/stat) and stops it by PID.
+# The ctx-redis config gets its own redis-server on a free loopback port (never 6379), stopped
+# afterwards. Finally the demo's peak RSS under load is read from /proc.
+# Prints one markdown table; logs and wrk outputs go to <target dir>/bench-http/.
 #
 # Not part of the test suite (scripts/test.sh does not call it): its numbers describe a machine.
 # On a machine with two or more CPUs the server (and redis-server) run on CPU 1 and wrk on CPU 0
 # (taskset), so that the load generator and the server do not steal each other's core;
-# BENCH_PIN=0 turns that off.
+# BENCH_PIN=0 turns that off. BENCH_CONNECTIONS="32" (say) runs fewer connection counts,
+# BENCH_CONFIGS="mizan-axum async-graphql" fewer configs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # ---- Fixed parameters ----
-WRK_ARGS=(-t1 -c32 -d10s --latency)
-WARMUP_ARGS=(-t1 -c32 -d2s)
+read -r -a CONNECTIONS <<<"${BENCH_CONNECTIONS:-32 256}"
+WRK_DURATION=10s
+WARMUP_DURATION=2s
+# The same echo call in each protocol.
 ECHO_BODY='{"fn":"echo","args":{"message":"hi"}}'
+JSONRPC_BODY='{"jsonrpc":"2.0","id":1,"method":"echo","params":{"message":"hi"}}'
+GRAPHQL_BODY='{"query":"{ echo(message: \"hi\") }"}'
 CTX_PATH='/api/mizan/ctx/profile/?user_id=5'
 CALL_PATH='/api/mizan/call/'
+JSONRPC_PATH='/'
+GRAPHQL_PATH='/graphql'
 DEMO_CTX_PATH='/api/mizan/ctx/user/?user_id=1'
-# Baselines first, then the Mizan config of the same framework.
-CONFIGS=(baseline-tower mizan-tower baseline-axum mizan-axum baseline-actix mizan-actix
-    ctx-miss ctx-memory ctx-redis)
+# Grouped by the server stack underneath: the hand-written handler, Mizan, then the peer on it.
+# jsonrpsee runs its own hyper server, so its reference is the hand-written hyper (tower) handler.
+ALL_CONFIGS=(baseline-tower mizan-tower jsonrpsee baseline-axum mizan-axum async-graphql
+    baseline-actix mizan-actix ctx-miss ctx-memory ctx-redis)
+read -r -a CONFIGS <<<"${BENCH_CONFIGS:-${ALL_CONFIGS[*]}}"
+declare -A REFERENCE=(
+    [mizan-tower]=baseline-tower [jsonrpsee]=baseline-tower
+    [mizan-axum]=baseline-axum [async-graphql]=baseline-axum
+    [mizan-actix]=baseline-actix
+)
 
-out=target/bench-http
+target_dir=${CARGO_TARGET_DIR:-target}
+out=$target_dir/bench-http
 mkdir -p "$out"
 step() { printf '\n==> %s\n' "$*" >&2; }
 
@@ -56,7 +77,11 @@ fi
 
 step "building bench_server and the demo (release)"
 cargo build --release --quiet --example bench_server --example demo
-bin=target/release/examples
+bin=$target_dir/release/examples
+step "building the peers (benches/peers, release; its own target dir $target_dir/peers)"
+nice -n 10 cargo build --release --quiet --locked --manifest-path benches/peers/Cargo.toml \
+    --target-dir "$target_dir/peers"
+peer_bin=$target_dir/peers/release/peer_server
 
 # ---- Processes ----
 SERVER_PID=
@@ -90,18 +115,6 @@ free_port() {
     echo "$port"
 }
 
-# Waits until `curl ARGS...` succeeds (10 s at most).
-wait_until() {
-    for _ in $(seq 1 100); do
-        if curl -fsS -o /dev/null --max-time 1 "$@" 2>/dev/null; then
-            return 0
-        fi
-        sleep 0.1
-    done
-    echo "no answer from: curl $*" >&2
-    return 1
-}
-
 start_redis() {
     local port
     port=$(free_port)
@@ -120,34 +133,91 @@ start_redis() {
     cat "$out/redis.log" >&2
     return 1
 }
+stop_redis() {
+    stop_pid "$REDIS_PID"
+    REDIS_PID=
+    [ -z "$REDIS_DIR" ] || rm -rf "$REDIS_DIR"
+    REDIS_DIR=
+    REDIS_URL=
+}
 
 vm_hwm_kib() { awk '/^VmHWM:/ {print $2}' "/proc/$1/status"; }
+# The CPU time the process (all its threads) has used, user and system, in clock ticks.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+CLK_TCK=$(getconf CLK_TCK)
 vm_rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
 
+# ---- What each config is asked ----
+# The request of a config: METHOD PATH BODY (BODY empty for GET), and a fragment of the correct answer.
+request_of() {
+    case $1 in
+    ctx-*) REQ_METHOD=GET REQ_PATH=$CTX_PATH REQ_BODY='' REQ_EXPECT='"profile_name"' ;;
+    jsonrpsee) REQ_METHOD=POST REQ_PATH=$JSONRPC_PATH REQ_BODY=$JSONRPC_BODY REQ_EXPECT='"result":"hi"' ;;
+    async-graphql) REQ_METHOD=POST REQ_PATH=$GRAPHQL_PATH REQ_BODY=$GRAPHQL_BODY REQ_EXPECT='{"data":{"echo":"hi"}}' ;;
+    *) REQ_METHOD=POST REQ_PATH=$CALL_PATH REQ_BODY=$ECHO_BODY REQ_EXPECT='"result":"hi"' ;;
+    esac
+}
+
+# start_server CONFIG PORT: starts it in the background (SERVER_PID), pinned; its log in $out.
+start_server() {
+    local config=$1 port=$2
+    local command=("$bin/bench_server" "$config" "127.0.0.1:$port")
+    case $config in jsonrpsee | async-graphql) command=("$peer_bin" "$config" "127.0.0.1:$port") ;; esac
+    # Only ctx-redis sees a Redis URL (ours); nothing ever reaches a Redis this script did not start.
+    env -u MIZAN_REDIS_URL ${REDIS_URL:+MIZAN_REDIS_URL="$REDIS_URL"} \
+        "${SERVER_PIN[@]}" "${command[@]}" >"$out/$config.log" 2>&1 &
+    SERVER_PID=$!
+}
+
+# ask URL: the config's request ($REQ_*) once with curl; prints the body.
+ask() {
+    local args=(-sS --max-time 2 -X "$REQ_METHOD")
+    [ -z "$REQ_BODY" ] || args+=(-H 'content-type: application/json' --data-binary "$REQ_BODY")
+    curl "${args[@]}" -f "$1"
+}
+
+# wait_ready URL: polls until the server answers the request correctly (15 s at most).
+wait_ready() {
+    local answer
+    for _ in $(seq 1 150); do
+        kill -0 "$SERVER_PID" 2>/dev/null || { echo "the server exited; its log:" >&2; return 1; }
+        if answer=$(ask "$1" 2>/dev/null); then
+            if [[ $answer == *"$REQ_EXPECT"* ]]; then
+                return 0
+            fi
+            echo "wrong answer from $1: $answer (expected it to contain $REQ_EXPECT)" >&2
+            return 1
+        fi
+        sleep 0.1
+    done
+    echo "no answer from $REQ_METHOD $1" >&2
+    return 1
+}
+
 # ---- wrk ----
-post_lua="$out/post-echo.lua"
-cat >"$post_lua" <<EOF
+# One Lua script per request body (long brackets: the bodies are sent byte for byte).
+lua_of() { # CONFIG: prints the path of its wrk script, or nothing for a GET
+    [ -n "$REQ_BODY" ] || return 0
+    local file="$out/request-$1.lua"
+    cat >"$file" <<EOF
 wrk.method = "POST"
-wrk.body = '$ECHO_BODY'
+wrk.body = [[$REQ_BODY]]
 wrk.headers["Content-Type"] = "application/json"
 EOF
+    echo "$file"
+}
 
-# wrk_run OUTFILE URL [lua]: one measured run, refused if any response was not 2xx.
+# wrk_run OUTFILE CONNECTIONS DURATION URL [lua]: one run, refused if any response was not 2xx.
 wrk_run() {
-    local file=$1 url=$2 lua=${3:-}
+    local file=$1 connections=$2 duration=$3 url=$4 lua=${5:-}
     local script=()
     [ -z "$lua" ] || script=(-s "$lua")
-    "${WRK_PIN[@]}" wrk "${WRK_ARGS[@]}" "${script[@]}" "$url" >"$file"
+    "${WRK_PIN[@]}" wrk -t1 -c"$connections" -d"$duration" --latency "${script[@]}" "$url" >"$file"
     if grep -q 'Non-2xx' "$file"; then
         echo "wrk saw non-2xx responses from $url:" >&2
         cat "$file" >&2
         return 1
     fi
-}
-wrk_warmup() { # URL [lua]
-    local script=()
-    [ -z "${2:-}" ] || script=(-s "$2")
-    "${WRK_PIN[@]}" wrk "${WARMUP_ARGS[@]}" "${script[@]}" "$1" >/dev/null
 }
 
 # Latency as wrk prints it (812.00us, 1.20ms, 1.01s) in milliseconds.
@@ -159,88 +229,102 @@ to_ms() {
     }'
 }
 rps_of() { awk '/^Requests\/sec:/ {print $2}' "$1"; }
+requests_of() { awk '/ requests in / {print $1}' "$1"; }
 pct_of() { awk -v p="$2" '$1 == p {print $2}' "$1"; }
 socket_errors_of() { grep -h 'Socket errors' "$1" | sed 's/^ *//' || true; }
 
-# ---- The configs ----
-declare -A RPS P50 P99 HWM
+# ---- The configs, each at each connection count, on a fresh server ----
+# Other work on the machine moves every figure here: the load average is part of the report.
+load_before=$(cut -d' ' -f1-3 /proc/loadavg)
+declare -A RPS P50 P99 HWM ERRORS CPU
 for config in "${CONFIGS[@]}"; do
-    if [ "$config" = ctx-redis ]; then start_redis; fi
-    port=$(free_port)
-    url="http://127.0.0.1:$port"
-    step "$config on $url"
-    # Only ctx-redis sees a Redis URL (ours); nothing ever reaches a Redis this script did not start.
-    env -u MIZAN_REDIS_URL ${REDIS_URL:+MIZAN_REDIS_URL="$REDIS_URL"} \
-        "${SERVER_PIN[@]}" "$bin/bench_server" "$config" "127.0.0.1:$port" >"$out/$config.log" 2>&1 &
-    SERVER_PID=$!
-    case $config in
-    ctx-*)
-        target="$url$CTX_PATH"
-        wait_until "$target"
-        wrk_warmup "$target"
-        wrk_run "$out/$config.wrk" "$target"
-        ;;
-    *)
-        target="$url$CALL_PATH"
-        wait_until -X POST -H 'content-type: application/json' -d "$ECHO_BODY" "$target"
-        wrk_warmup "$target" "$post_lua"
-        wrk_run "$out/$config.wrk" "$target" "$post_lua"
-        ;;
-    esac
-    HWM[$config]=$(vm_hwm_kib "$SERVER_PID")
-    stop_pid "$SERVER_PID"
-    SERVER_PID=
-    if [ "$config" = ctx-redis ]; then
-        stop_pid "$REDIS_PID"
-        REDIS_PID=
-        rm -rf "$REDIS_DIR"
-        REDIS_DIR=
-        REDIS_URL=
-    fi
-    RPS[$config]=$(rps_of "$out/$config.wrk")
-    P50[$config]=$(to_ms "$(pct_of "$out/$config.wrk" 50%)")
-    P99[$config]=$(to_ms "$(pct_of "$out/$config.wrk" 99%)")
-    errors=$(socket_errors_of "$out/$config.wrk")
-    printf '%s: %s req/s, p50 %s ms, p99 %s ms %s\n' "$config" "${RPS[$config]}" \
-        "${P50[$config]}" "${P99[$config]}" "${errors:+($errors)}" >&2
+    request_of "$config"
+    lua=$(lua_of "$config")
+    for connections in "${CONNECTIONS[@]}"; do
+        key="$config/$connections"
+        if [ "$config" = ctx-redis ]; then start_redis; fi
+        port=$(free_port)
+        url="http://127.0.0.1:$port"
+        step "$config on $url, $connections connections"
+        start_server "$config" "$port"
+        if ! wait_ready "$url$REQ_PATH"; then
+            cat "$out/$config.log" >&2
+            exit 1
+        fi
+        wrk_run /dev/null "$connections" "$WARMUP_DURATION" "$url$REQ_PATH" "$lua"
+        ticks_before=$(cpu_ticks "$SERVER_PID")
+        wrk_run "$out/$config-c$connections.wrk" "$connections" "$WRK_DURATION" "$url$REQ_PATH" "$lua"
+        ticks=$(($(cpu_ticks "$SERVER_PID") - ticks_before))
+        HWM[$key]=$(vm_hwm_kib "$SERVER_PID")
+        stop_pid "$SERVER_PID"
+        SERVER_PID=
+        if [ "$config" = ctx-redis ]; then stop_redis; fi
+        file="$out/$config-c$connections.wrk"
+        RPS[$key]=$(rps_of "$file")
+        P50[$key]=$(to_ms "$(pct_of "$file" 50%)")
+        P99[$key]=$(to_ms "$(pct_of "$file" 99%)")
+        ERRORS[$key]=$(socket_errors_of "$file")
+        CPU[$key]=$(awk -v t="$ticks" -v hz="$CLK_TCK" -v n="$(requests_of "$file")" \
+            'BEGIN { printf "%.1f", t / hz * 1e6 / n }')
+        printf '%s: %s req/s, p50 %s ms, p99 %s ms, %s µs of server CPU per request %s\n' "$key" \
+            "${RPS[$key]}" "${P50[$key]}" "${P99[$key]}" "${CPU[$key]}" \
+            "${ERRORS[$key]:+(${ERRORS[$key]})}" >&2
+    done
 done
 
-# ---- The demo's peak RSS under load ----
+# ---- The demo's peak RSS under load (32 connections) ----
 step "the demo under load (peak RSS)"
 port=$(free_port)
 url="http://127.0.0.1:$port"
-env -u MIZAN_REDIS_URL MIZAN_ADDR="127.0.0.1:$port" "${SERVER_PIN[@]}" "$bin/demo" >"$out/demo.log" 2>&1 &
+env -u MIZAN_REDIS_URL MIZAN_ADDR="127.0.0.1:$port" "${SERVER_PIN[@]}" "$target_dir/release/examples/demo" \
+    >"$out/demo.log" 2>&1 &
 SERVER_PID=$!
-wait_until "$url$DEMO_CTX_PATH"
+REQ_METHOD=GET REQ_BODY='' REQ_EXPECT='{'
+wait_ready "$url$DEMO_CTX_PATH"
 demo_idle_rss=$(vm_rss_kib "$SERVER_PID")
-wrk_run "$out/demo-ctx.wrk" "$url$DEMO_CTX_PATH"
-wrk_run "$out/demo-echo.wrk" "$url$CALL_PATH" "$post_lua"
+wrk_run "$out/demo-ctx.wrk" 32 "$WRK_DURATION" "$url$DEMO_CTX_PATH"
+request_of mizan-axum
+wrk_run "$out/demo-echo.wrk" 32 "$WRK_DURATION" "$url$CALL_PATH" "$(lua_of demo)"
 demo_hwm=$(vm_hwm_kib "$SERVER_PID")
 demo_rss=$(vm_rss_kib "$SERVER_PID")
 stop_pid "$SERVER_PID"
 SERVER_PID=
 
+load_after=$(cut -d' ' -f1-3 /proc/loadavg)
+
 # ---- Report ----
 mib() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
 {
-    echo "wrk ${WRK_ARGS[*]}, after a warm-up of wrk ${WARMUP_ARGS[*]}; echo: POST $CALL_PATH $ECHO_BODY;"
-    echo "ctx: GET $CTX_PATH; pinning: $pinning"
+    echo "wrk -t1 -c<connections> -d$WRK_DURATION --latency after a warm-up of the same for $WARMUP_DURATION,"
+    echo "on a fresh server for each row; pinning: $pinning;"
+    echo "server CPU: the user and system time the server process used during the measured run,"
+    echo "over the requests wrk completed (from /proc/<pid>/stat);"
+    echo "load average (1, 5, 15 min) $load_before before, $load_after after."
+    echo "echo: POST $CALL_PATH $ECHO_BODY (Mizan, hand-written);"
+    echo "POST $JSONRPC_PATH $JSONRPC_BODY (jsonrpsee);"
+    echo "POST $GRAPHQL_PATH $GRAPHQL_BODY (async-graphql); ctx: GET $CTX_PATH"
     echo
-    echo "| config | req/s | p50 (ms) | p99 (ms) | × baseline | peak RSS (MiB) |"
-    echo "|---|---:|---:|---:|---:|---:|"
+    echo "| config | conns | req/s | p50 (ms) | p99 (ms) | × hand-written | server CPU (µs/req) | peak RSS (MiB) |"
+    echo "|---|---:|---:|---:|---:|---:|---:|---:|"
     for config in "${CONFIGS[@]}"; do
-        ratio=""
-        case $config in
-        mizan-*)
-            base=${RPS[baseline-${config#mizan-}]}
-            ratio=$(awk -v a="${RPS[$config]}" -v b="$base" 'BEGIN { printf "%.2f", a / b }')
-            ;;
-        esac
-        printf '| `%s` | %.0f | %s | %s | %s | %s |\n' "$config" "${RPS[$config]}" \
-            "${P50[$config]}" "${P99[$config]}" "$ratio" "$(mib "${HWM[$config]}")"
+        for connections in "${CONNECTIONS[@]}"; do
+            key="$config/$connections"
+            ratio=""
+            reference=${REFERENCE[$config]:-}
+            if [ -n "$reference" ] && [ -n "${RPS[$reference/$connections]:-}" ]; then
+                ratio=$(awk -v a="${RPS[$key]}" -v b="${RPS[$reference/$connections]}" \
+                    'BEGIN { printf "%.2f", a / b }')
+            fi
+            printf '| `%s` | %s | %.0f | %s | %s | %s | %s | %s |\n' "$config" "$connections" \
+                "${RPS[$key]}" "${P50[$key]}" "${P99[$key]}" "$ratio" "${CPU[$key]}" \
+                "$(mib "${HWM[$key]}")"
+        done
+    done
+    for key in "${!ERRORS[@]}"; do
+        [ -z "${ERRORS[$key]}" ] || echo "- $key: ${ERRORS[$key]}"
     done
     echo
-    echo "Demo (axum adapter, memory cache, its middleware), 10 s on each:"
+    echo "Demo (axum adapter, memory cache, its middleware), 32 connections, $WRK_DURATION on each:"
     printf -- '- `GET %s`: %.0f req/s, p99 %s ms\n' "$DEMO_CTX_PATH" "$(rps_of "$out/demo-ctx.wrk")" \
         "$(to_ms "$(pct_of "$out/demo-ctx.wrk" 99%)")"
     printf -- '- `POST %s` echo: %.0f req/s, p99 %s ms\n' "$CALL_PATH" "$(rps_of "$out/demo-echo.wrk")" \

@@ -2,7 +2,9 @@
 # The React bindings in a real browser: builds the example web app (examples/web, its hooks
 # generated from the demo by `export-ts --react`), starts the demo, and drives the app in Debian's
 # Chromium through playwright-core (tests/ts/browser.test.ts): rendering, exactly the affected
-# components refetching after a call, typed errors, no console errors. Then the demo's
+# components refetching after a call, typed errors, no console errors; then two tabs of the app
+# over the socket (`?transport=ws`), where a change made in one tab (or by another client over
+# HTTP) shows in the other without a reload. Then the demo's
 # server-rendered profile page (tests/ts/pages.test.ts): hydration from its props island, the
 # escaping of that island on a second demo with SSR off, a cookie login and the CSRF-protected
 # view form.

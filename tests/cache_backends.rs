@@ -1,5 +1,7 @@
-//! The cache backend suite, written once and run against every backend: `MemoryCache` and
-//! `RedisCache` (on a real `redis-server` that each test starts on a free loopback port).
+//! The cache backend suite, written once and run against every backend: `MemoryCache`,
+//! `RedisCache` (on a real `redis-server` that each test starts on a free loopback port),
+//! `RedisCache` on a real six-node Redis Cluster (started by each test), and `NearCache` (the
+//! in-process L1) in front of Redis.
 //!
 //! 1. The `CacheBackend` contract: reads, writes, expiry, deletes, literal prefix purges,
 //!    batches, large values, many keys, many tasks.
@@ -7,9 +9,16 @@
 //!    tasks, never serves a bundle older than a mutation that has returned.
 //! 3. Redis only: the key prefix, and faults (a stopped, restarted and paused server), where every
 //!    request still succeeds with correct data within a bound, and the cache comes back by itself.
+//! 4. Redis Cluster only: keys on every master, one `get_many` across slots, purges on every
+//!    master, a killed master failing over and a paused one, with the same bounds and recovery.
+//! 5. `NearCache` only: two instances with their own L1 never serve a bundle older than a
+//!    mutation returned on the other (without any bus), the bus trims the L1 and a resync
+//!    empties it, and the L1 never keeps a bundle longer than Redis does.
 //!
 //! A new backend gets parts 1 and 2 by adding a module to the `on_every_backend!` invocation.
 
+#[path = "support/redis_cluster.rs"]
+mod redis_cluster;
 #[path = "support/redis_server.rs"]
 mod redis_server;
 
@@ -20,9 +29,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use mizan_cache_redis::RedisCache;
+use mizan_cache_redis::{NearCache, RedisCache};
 use mizan_core::testing::{block_on, TestClient};
 use mizan_core::{ApiError, CacheBackend, CacheError, Function, Identity, MemoryCache, Mizan};
+use redis_cluster::RedisCluster;
 use redis_server::RedisServer;
 use serde_json::{json, Value};
 
@@ -61,6 +71,25 @@ macro_rules! on_every_backend {
                 }
             )*
         }
+        mod cluster {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $test() {
+                    let cluster = super::RedisCluster::start();
+                    super::$test(super::contract_cluster(&cluster).await).await;
+                }
+            )*
+        }
+        mod near_cache {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $test() {
+                    let server = super::RedisServer::start();
+                    let redis = super::contract_redis(&server).await;
+                    super::$test(super::NearCache::builder(redis).build()).await;
+                }
+            )*
+        }
     };
 }
 
@@ -83,6 +112,14 @@ on_every_backend!(
 async fn contract_redis(server: &RedisServer) -> RedisCache {
     let builder = RedisCache::builder(server.url()).with_timeout(Duration::from_secs(5));
     builder.build().await.expect("connect to the test server")
+}
+
+/// A `RedisCache` on a cluster for the contract tests, with the same generous timeout.
+async fn contract_cluster(cluster: &RedisCluster) -> RedisCache {
+    let builder = RedisCache::builder_cluster(cluster.urls()).with_timeout(Duration::from_secs(5));
+    let cache = builder.build().await.expect("connect to the test cluster");
+    assert!(cache.is_cluster());
+    cache
 }
 
 // ---------------------------------------------------------------------------
@@ -677,9 +714,6 @@ async fn a_paused_redis_never_blocks_a_request_and_recovers() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "known limit of mizan-core (cache/origin.rs): a purge lost while Redis was down is \
-            retried by the instance that lost it; another instance sharing Redis learns of it \
-            only when that retry succeeds"]
 async fn a_purge_lost_by_one_instance_is_not_served_stale_by_another_after_a_restart() {
     let mut server = RedisServer::start();
     let backend = Arc::new(RedisCache::connect(server.url()).await.unwrap());
@@ -688,14 +722,340 @@ async fn a_purge_lost_by_one_instance_is_not_served_stale_by_another_after_a_res
     let two = profile_app_on(backend, &store);
     let reader = client(&two, None);
     assert_eq!(profile(&reader, None, 1, "a").await, 0);
+    // Instance one retries its lost purges on a timer, as an app does (see
+    // `Mizan::retry_lost_purges`); it gets no request after the mutation.
+    let retrying = {
+        let one = one.clone();
+        tokio::spawn(async move {
+            loop {
+                one.retry_lost_purges().await;
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        })
+    };
     server.save();
     server.stop();
     call(&client(&one, None), "bump", json!({"user_id": 1})).await;
+    assert_eq!(
+        one.lost_purges(),
+        1,
+        "the purge is lost while Redis is down"
+    );
+    // Redis comes back from its snapshot: the old entry and its old epochs with it.
     server.restart();
-    tokio::time::sleep(Duration::from_secs(2)).await; // reconnected
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while one.lost_purges() > 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the lost purge was never re-applied"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    retrying.abort();
     assert_eq!(
         profile(&reader, None, 1, "a").await,
         1,
         "instance two served the old bundle"
     );
+}
+
+// ---------------------------------------------------------------------------
+// 4. Redis Cluster: slots, every master, failover
+// ---------------------------------------------------------------------------
+
+/// Keys spread over the cluster's slots, so over its three masters.
+fn spread_keys(prefix: &str, n: usize) -> Vec<String> {
+    (0..n).map(|i| format!("{prefix}{i}")).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cluster_keys_land_on_every_master_and_one_get_many_reads_across_slots() {
+    let cluster = RedisCluster::start();
+    let cache = RedisCache::connect_cluster(cluster.urls()).await.unwrap();
+    let keys = spread_keys("ctx:spread:", 300);
+    for key in &keys {
+        put(&cache, key, key).await;
+    }
+    let masters = cluster.masters();
+    assert_eq!(masters.len(), 3, "{masters:?}");
+    let counts: Vec<u64> = masters.iter().map(|&m| cluster.key_count(m)).collect();
+    assert!(counts.iter().all(|&n| n > 0), "keys per master: {counts:?}");
+    assert_eq!(counts.iter().sum::<u64>(), 300);
+
+    // One batch over every master, with misses and a repeat, answered in the order asked.
+    let mut asked = keys.clone();
+    asked.insert(7, "ctx:spread:missing".to_owned());
+    asked.push(keys[0].clone());
+    let values = cache.get_many(&asked).await.expect("no CROSSSLOT error");
+    assert_eq!(values.len(), asked.len());
+    for (key, value) in asked.iter().zip(&values) {
+        let expected = (!key.ends_with("missing")).then(|| bytes(key));
+        assert_eq!(value, &expected, "{key}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cluster_prefix_purges_remove_the_keys_of_every_master() {
+    let cluster = RedisCluster::start();
+    let cache = RedisCache::connect_cluster(cluster.urls()).await.unwrap();
+    for key in spread_keys("ctx:gone:", 600) {
+        put(&cache, &key, "x").await;
+    }
+    for key in spread_keys("ctx:kept:", 30) {
+        put(&cache, &key, "y").await;
+    }
+    let masters = cluster.masters();
+    let before: Vec<u64> = masters.iter().map(|&m| cluster.key_count(m)).collect();
+    assert_eq!(cache.delete_by_prefix("ctx:gone:").await.unwrap(), 600);
+    let after: Vec<u64> = masters.iter().map(|&m| cluster.key_count(m)).collect();
+    for (b, a) in before.iter().zip(&after) {
+        assert!(a < b, "a master kept its keys: {before:?} -> {after:?}");
+    }
+    assert_eq!(
+        after.iter().sum::<u64>(),
+        30,
+        "only the other prefix is left"
+    );
+    let kept = cache.get_many(&spread_keys("ctx:kept:", 30)).await.unwrap();
+    assert!(kept.iter().all(|v| v.as_deref() == Some(&b"y"[..])));
+    assert_eq!(cache.delete_by_prefix("ctx:gone:").await.unwrap(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cluster_master_failing_over_fails_open_and_the_cache_recovers() {
+    let mut cluster = RedisCluster::start();
+    let cache = RedisCache::connect_cluster(cluster.urls()).await.unwrap();
+    let (app, store) = profile_app(cache);
+    let c = client(&app, None);
+    assert_eq!(profile(&c, None, 1, "a").await, 0);
+    assert_eq!(profile(&c, None, 1, "a").await, 0);
+    assert_eq!(store.runs(), 1, "cached");
+
+    // The master of the context's broad epoch, which every fetch and mutation reads or writes.
+    let master = cluster.owner_of("mizan:gen:profile");
+    cluster.kill(master);
+    // While the cluster notices and fails over: correct answers, never a hang.
+    let bumped = within_bound("a mutation", call(&c, "bump", json!({"user_id": 1}))).await;
+    assert_eq!(bumped, 1, "the mutation succeeds with or without its cache");
+    for _ in 0..3 {
+        assert_eq!(within_bound("a fetch", profile(&c, None, 1, "a")).await, 1);
+        past_the_cool_down().await;
+    }
+    let promoted = tokio::task::block_in_place(|| cluster.kill_and_fail_over(master));
+    assert!(cluster.masters().contains(&promoted));
+    // The cache comes back by itself, and still never serves the bundle from before the bump.
+    until_a_hit(&c, &store, 1).await;
+    assert_eq!(call(&c, "bump", json!({"user_id": 1})).await, 2);
+    assert_eq!(profile(&c, None, 1, "a").await, 2);
+    until_a_hit(&c, &store, 2).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paused_cluster_master_never_blocks_a_request_and_the_cache_recovers() {
+    let cluster = RedisCluster::start();
+    let cache = Arc::new(RedisCache::connect_cluster(cluster.urls()).await.unwrap());
+    let (app, store) = profile_app(cache.clone());
+    let c = client(&app, None);
+    assert_eq!(profile(&c, None, 1, "a").await, 0);
+    assert_eq!(profile(&c, None, 1, "a").await, 0);
+    assert_eq!(store.runs(), 1, "cached");
+
+    // The master of the broad epoch hangs: every command for its slots would wait forever.
+    let master = cluster.owner_of("mizan:gen:profile");
+    cluster.pause(master);
+    for _ in 0..2 {
+        assert_eq!(within_bound("a fetch", profile(&c, None, 1, "a")).await, 0);
+        past_the_cool_down().await;
+    }
+    let bumped = within_bound("a mutation", call(&c, "bump", json!({"user_id": 1}))).await;
+    assert_eq!(bumped, 1);
+    assert_eq!(within_bound("a fetch", profile(&c, None, 1, "a")).await, 1);
+    // The backend itself: a timeout, then an immediate refusal for the length of one timeout.
+    past_the_cool_down().await;
+    let read = within_bound("a read", cache.get("gen:profile")).await;
+    assert!(matches!(read, Err(CacheError::Timeout)), "{read:?}");
+    let start = Instant::now();
+    let read = cache.get("gen:profile").await;
+    assert!(matches!(read, Err(CacheError::Unavailable(_))), "{read:?}");
+    assert!(
+        start.elapsed() < RedisCache::DEFAULT_TIMEOUT,
+        "refused at once"
+    );
+
+    // It comes back (by then its replica may have taken over its slots).
+    cluster.resume(master);
+    tokio::task::block_in_place(|| cluster.wait_ok());
+    until_a_hit(&c, &store, 1).await;
+}
+
+// ---------------------------------------------------------------------------
+// 5. NearCache: an in-process L1 shared by nothing, coherent across instances
+// ---------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn near_caches_of_two_instances_never_serve_a_bundle_older_than_a_returned_mutation() {
+    let server = RedisServer::start();
+    let near =
+        || async { NearCache::builder(RedisCache::connect(server.url()).await.unwrap()).build() };
+    two_near_instances_stay_coherent(near().await, near().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn near_caches_on_a_cluster_stay_coherent_and_keep_redis_ttls() {
+    let cluster = RedisCluster::start();
+    let redis = || async { RedisCache::connect_cluster(cluster.urls()).await.unwrap() };
+    let near = NearCache::builder(redis().await).build();
+    // A bundle stored by another instance with one second to live, read with keys of other
+    // slots: kept in the L1, for no longer than Redis keeps it.
+    redis()
+        .await
+        .put("ctx:t:1", bytes("soon gone"), Duration::from_secs(1))
+        .await
+        .unwrap();
+    let keys = ["gen:t", "ctx:t:1", "gen:t:~user_id"].map(String::from);
+    let values = near.get_many(&keys).await.unwrap();
+    assert_eq!(values, [None, Some(bytes("soon gone")), None]);
+    assert_eq!(near.l1_len(), 1);
+    tokio::time::sleep(Duration::from_millis(1300)).await;
+    assert_eq!(get(&near, "ctx:t:1").await, None);
+
+    let b = NearCache::builder(redis().await).build();
+    two_near_instances_stay_coherent(near, b).await;
+}
+
+/// Two instances of one app, on `near_a` and `near_b`, sharing their Redis and the data.
+async fn two_near_instances_stay_coherent(near_a: NearCache, near_b: NearCache) {
+    // Two instances of one app, each with its own L1, sharing Redis and the data; no bus at
+    // all: freshness does not depend on it.
+    let (one, store) = profile_app(near_a.clone());
+    let two = profile_app_on(near_b.clone(), &store);
+
+    // Step by step: B's L1 holds the bundle, A mutates, B's next read is the new version.
+    let (on_one, on_two) = (client(&one, None), client(&two, None));
+    for version in 0..5 {
+        assert_eq!(profile(&on_two, None, 1, "a").await, version);
+        let hits = near_b.l1_hits();
+        assert_eq!(profile(&on_two, None, 1, "a").await, version);
+        assert!(near_b.l1_hits() > hits, "the second read came from B's L1");
+        assert_eq!(
+            call(&on_one, "bump", json!({"user_id": 1})).await,
+            version + 1
+        );
+    }
+    // A broad mutation on B, read on A.
+    assert_eq!(profile(&on_one, None, 2, "b").await, 0);
+    call(&on_two, "bump_all", json!({})).await;
+    assert_eq!(profile(&on_one, None, 2, "b").await, 1);
+
+    // Under load: readers on B, mutations on A.
+    let committed: Arc<[AtomicU64; 3]> = Arc::default();
+    for id in [1, 2] {
+        committed[id].store(store.version(id as i64), SeqCst);
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut readers = tokio::task::JoinSet::new();
+    for reader in 0..4_usize {
+        let (two, committed, stop) = (two.clone(), committed.clone(), stop.clone());
+        readers.spawn(async move {
+            let mut n = reader;
+            while !stop.load(SeqCst) {
+                n += 1;
+                let (viewer, user_id, tab) =
+                    (VIEWERS[n % 3], 1 + (n / 3) % 2, ["a", "b"][n / 6 % 2]);
+                let floor = committed[user_id].load(SeqCst);
+                let seen = profile(&client(&two, viewer), viewer, user_id as i64, tab).await;
+                assert!(
+                    seen >= floor,
+                    "B saw version {seen} of user {user_id} after {floor} returned on A"
+                );
+            }
+        });
+    }
+    let hits = near_b.l1_hits();
+    for round in 0..40 {
+        let user_id = 1 + round % 2;
+        call(&on_one, "bump", json!({"user_id": user_id})).await;
+        committed[user_id].store(store.version(user_id as i64), SeqCst);
+        tokio::time::sleep(Duration::from_millis(3)).await;
+    }
+    stop.store(true, SeqCst);
+    readers.join_all().await;
+    assert!(near_b.l1_hits() > hits, "B's L1 served some reads");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_bus_trims_the_l1_and_a_resync_empties_it() {
+    let server = RedisServer::start();
+    let bus = mizan_cache_redis::RedisBus::connect(server.url())
+        .await
+        .unwrap();
+    let redis = RedisCache::connect(server.url()).await.unwrap();
+    let near = NearCache::builder(redis.clone()).with_bus(&bus).build();
+    for key in ["ctx:a:1", "ctx:a:2", "ctx:b:1", "gen:a"] {
+        put(&near, key, key).await;
+    }
+    assert_eq!(
+        near.l1_len(),
+        3,
+        "bundles only; epochs always come from Redis"
+    );
+
+    // A target of context `a`, from any instance: `a`'s bundles leave the L1, `b`'s stay.
+    use mizan_core::InvalidationBus;
+    bus.publish(&[mizan_core::Target::Context {
+        context: "a".into(),
+        params: None,
+    }])
+    .await
+    .unwrap();
+    eventually("the L1 dropping context a", || near.l1_len() == 1).await;
+    let hits = near.l1_hits();
+    assert_eq!(get(&near, "ctx:b:1").await, Some(bytes("ctx:b:1")));
+    assert_eq!(near.l1_hits(), hits + 1);
+    // Still in Redis: the next read takes it from there, and keeps it again.
+    assert_eq!(get(&near, "ctx:a:1").await, Some(bytes("ctx:a:1")));
+    assert_eq!(near.l1_len(), 2);
+
+    // The bus loses its connection: whatever it missed, the L1 is emptied.
+    let killed = server
+        .command(&["CLIENT", "KILL", "TYPE", "pubsub"])
+        .unwrap();
+    assert_eq!(killed, ":1");
+    eventually("the L1 emptied on resync", || near.l1_len() == 0).await;
+    assert_eq!(get(&near, "ctx:b:1").await, Some(bytes("ctx:b:1")));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_l1_keeps_a_bundle_no_longer_than_redis_does() {
+    let server = RedisServer::start();
+    let redis = RedisCache::connect(server.url()).await.unwrap();
+    let near = NearCache::builder(redis.clone()).build();
+    // Stored by another instance, with one second to live; read here, so kept in the L1.
+    redis
+        .put("ctx:t:1", bytes("soon gone"), Duration::from_secs(1))
+        .await
+        .unwrap();
+    assert_eq!(get(&near, "ctx:t:1").await, Some(bytes("soon gone")));
+    assert_eq!(near.l1_len(), 1);
+    tokio::time::sleep(Duration::from_millis(1300)).await;
+    assert_eq!(get(&near, "ctx:t:1").await, None);
+    // A zero time to live removes the bundle from both.
+    put(&near, "ctx:t:2", "x").await;
+    near.put("ctx:t:2", bytes("y"), Duration::ZERO)
+        .await
+        .unwrap();
+    assert_eq!(get(&near, "ctx:t:2").await, None);
+    assert_eq!(get(&redis, "ctx:t:2").await, None);
+}
+
+/// Polls `condition` until it holds, failing after ten seconds.
+async fn eventually(what: &str, mut condition: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !condition() {
+        assert!(
+            Instant::now() < deadline,
+            "{what} did not happen within 10 s"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 }

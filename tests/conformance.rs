@@ -2,12 +2,17 @@
 //!
 //! `CASES` is one table of request → expected response, written once; the scenario tests below
 //! it check behaviour across several requests (staleness, per-user bundles, revocation). Every
-//! test runs against each adapter in `Adapter::ALL` on the memory cache, and once more on a real
-//! Redis (started by the test), each time on a fresh app.
+//! test runs against each adapter in `Adapter::ALL` on the memory cache, once more on a real
+//! Redis and on a real Redis Cluster (started by the test), and with the demo's data in a
+//! database (PostgreSQL, SQLite) of the test's own, each time on a fresh app.
 
 #[path = "../examples/demo/app.rs"]
 #[allow(dead_code)]
 mod app;
+#[path = "support/database.rs"]
+mod database;
+#[path = "support/redis_cluster.rs"]
+mod redis_cluster;
 #[path = "support/redis_server.rs"]
 mod redis_server;
 #[path = "../examples/demo/serve.rs"]
@@ -23,20 +28,29 @@ use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use serve::Adapter;
 
-/// The cache a served demo uses.
+/// The cache a served demo uses (and where its data lives: in memory unless said).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Cache {
     Memory,
     Redis,
+    RedisCluster,
+    /// Redis, with the demo's data and sessions in a PostgreSQL database of the test's own.
+    RedisPostgres,
+    /// The memory cache, with the demo's data and sessions in a SQLite file.
+    MemorySqlite,
 }
 
-/// Every adapter on the memory cache, and the default adapter on a real Redis: the demo works
-/// unchanged on either backend.
-const SETUPS: [(Adapter, Cache); 4] = [
+/// Every adapter on the memory cache, the default adapter on a real Redis and on a real Redis
+/// Cluster, and the demo's data in PostgreSQL and in SQLite: the demo works unchanged on every
+/// backend.
+const SETUPS: [(Adapter, Cache); 7] = [
     (Adapter::Axum, Cache::Memory),
     (Adapter::Tower, Cache::Memory),
     (Adapter::Actix, Cache::Memory),
     (Adapter::Axum, Cache::Redis),
+    (Adapter::Axum, Cache::RedisCluster),
+    (Adapter::Tower, Cache::RedisPostgres),
+    (Adapter::Actix, Cache::MemorySqlite),
 ];
 
 /// A running demo on one adapter.
@@ -46,6 +60,8 @@ struct Server {
     client: reqwest::Client,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
     _redis: Option<redis_server::RedisServer>,
+    _cluster: Option<redis_cluster::RedisCluster>,
+    _database: Option<database::TestDatabase>,
 }
 
 impl Drop for Server {
@@ -59,10 +75,32 @@ async fn start(adapter: Adapter) -> Server {
 }
 
 async fn start_with(adapter: Adapter, cache: Cache) -> Server {
-    let builder = app::builder(&app::Secrets::development());
+    let database = match cache {
+        Cache::RedisPostgres => Some(database::TestDatabase::postgres().await),
+        Cache::MemorySqlite => Some(database::TestDatabase::sqlite()),
+        Cache::Memory | Cache::Redis | Cache::RedisCluster => None,
+    };
+    let store = match &database {
+        Some(database) => app::Store::connect(database.url())
+            .await
+            .expect("the demo's database"),
+        None => app::Store::seeded(),
+    };
+    let builder = app::builder_on(&app::Secrets::development(), store);
+    let mut cluster = None;
     let (builder, redis) = match cache {
-        Cache::Memory => (builder.with_cache(mizan::MemoryCache::new()), None),
-        Cache::Redis => {
+        Cache::Memory | Cache::MemorySqlite => {
+            (builder.with_cache(mizan::MemoryCache::new()), None)
+        }
+        Cache::RedisCluster => {
+            let nodes = redis_cluster::RedisCluster::start();
+            let backend = mizan_cache_redis::RedisCache::connect_cluster(nodes.urls())
+                .await
+                .expect("redis cluster");
+            cluster = Some(nodes);
+            (builder.with_cache(backend), None)
+        }
+        Cache::Redis | Cache::RedisPostgres => {
             let server = redis_server::RedisServer::start();
             let backend = mizan_cache_redis::RedisCache::connect(server.url())
                 .await
@@ -84,6 +122,8 @@ async fn start_with(adapter: Adapter, cache: Cache) -> Server {
         client,
         task,
         _redis: redis,
+        _cluster: cluster,
+        _database: database,
     }
 }
 
@@ -174,7 +214,7 @@ impl Server {
     }
 }
 
-/// Runs `test` against a fresh server for every setup (each adapter; Redis on one).
+/// Runs `test` against a fresh server for every setup (each adapter; Redis, databases).
 async fn each_adapter<F, Fut>(test: F)
 where
     F: Fn(Arc<Server>) -> Fut,

@@ -6,14 +6,13 @@
 //! revokes every token of it at once. `GET /api/mizan/session/` returns an MWT to a logged-in
 //! caller.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
-use mizan::auth::{Jwt, JwtCookies, JwtIdentity, MemorySessionStore, Mwt, TokenUser};
+use mizan::auth::{Jwt, JwtCookies, JwtIdentity, Mwt, TokenUser};
 use mizan::form::{FieldMeta, Form, FormMeta, Formset, FormsetOptions, Issue};
 use mizan::http::{header, StatusCode};
 use mizan::{
-    async_trait, client, ApiError, AuthError, Csrf, Identity, IdentitySource, MizanBuilder,
+    async_trait, client, ApiError, AuthError, Csrf, Identity, IdentitySource, Mizan, MizanBuilder,
     Request, Upload, UploadLimits,
 };
 use mizan_ssr::{PageShell, SsrPool};
@@ -21,92 +20,15 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-/// The demo's in-process database, shared as app state.
-#[derive(Clone, Default)]
-pub(crate) struct Store(Arc<Mutex<Db>>);
+// Relative to this file, so that the tests that include it by path find it too.
+#[path = "store.rs"]
+mod store;
 
-#[derive(Default)]
-struct Db {
-    users: Vec<User>,
-    orders: HashMap<i64, Vec<Order>>,
-    catalog: Vec<Item>,
-    notes: HashMap<String, Vec<String>>,
-    webhook_events: u64,
-    last_event: Option<String>,
-    inbox: Vec<InboxMessage>,
-}
+pub(crate) use store::Store;
+use store::{NewMessage, User};
 
-#[derive(Clone)]
-struct User {
-    id: i64,
-    username: &'static str,
-    name: String,
-    email: String,
-    staff: bool,
-    superuser: bool,
-}
-
-impl Store {
-    /// The seeded store: alice (staff), bob, root (superuser), their orders, the catalog, notes.
-    pub(crate) fn seeded() -> Self {
-        let user = |id, username: &'static str, email: &str, staff, superuser| User {
-            id,
-            username,
-            name: username.to_owned(),
-            email: email.to_owned(),
-            staff,
-            superuser,
-        };
-        let db = Db {
-            users: vec![
-                user(1, "alice", "alice@company.com", true, false),
-                user(2, "bob", "bob@example.com", false, false),
-                user(3, "root", "root@example.com", false, true),
-            ],
-            orders: HashMap::from([
-                (
-                    1,
-                    vec![
-                        Order {
-                            id: 101,
-                            total: 250,
-                        },
-                        Order { id: 102, total: 75 },
-                    ],
-                ),
-                (
-                    2,
-                    vec![Order {
-                        id: 201,
-                        total: 1200,
-                    }],
-                ),
-            ]),
-            catalog: vec![
-                Item {
-                    id: 1,
-                    name: "Widget".into(),
-                },
-                Item {
-                    id: 2,
-                    name: "Gadget".into(),
-                },
-            ],
-            notes: HashMap::from([("inbox".to_owned(), vec!["welcome".to_owned()])]),
-            ..Db::default()
-        };
-        Self(Arc::new(Mutex::new(db)))
-    }
-
-    fn db(&self) -> MutexGuard<'_, Db> {
-        self.0
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-}
-
-fn store(req: &Request) -> Result<MutexGuard<'_, Db>, ApiError> {
-    Ok(req.state::<Store>()?.db())
+fn store(req: &Request) -> Result<&Store, ApiError> {
+    req.state::<Store>()
 }
 
 /// The four secrets, each its own: the app refuses to start when two are equal.
@@ -168,11 +90,11 @@ impl IdentitySource for DemoIdentity {
         else {
             return Ok(identity);
         };
-        let db = self.store.db();
-        let user = db
-            .users
-            .iter()
-            .find(|u| u.id == id)
+        let user = self
+            .store
+            .user(id)
+            .await
+            .map_err(|err| AuthError::Backend(err.into()))?
             .ok_or(AuthError::Revoked)?;
         Ok(identity
             .with_claim("email", user.email.clone())
@@ -228,32 +150,35 @@ pub(crate) struct Done {
     ok: bool,
 }
 
-fn profile(db: &Db, user_id: i64) -> Result<Profile, ApiError> {
-    db.users
-        .iter()
-        .find(|u| u.id == user_id)
-        .map(|u| Profile {
-            id: u.id,
-            name: u.name.clone(),
-            email: u.email.clone(),
-        })
+impl From<User> for Profile {
+    fn from(user: User) -> Self {
+        Self {
+            id: user.id,
+            name: user.name,
+            email: user.email,
+        }
+    }
+}
+
+async fn profile(store: &Store, user_id: i64) -> Result<Profile, ApiError> {
+    store
+        .user(user_id)
+        .await?
+        .map(Profile::from)
         .ok_or_else(|| ApiError::not_found(format!("no user {user_id}")))
 }
 
-fn rename_user(req: &Request, user_id: i64, name: &str) -> Result<Profile, ApiError> {
+async fn rename_user(req: &Request, user_id: i64, name: &str) -> Result<Profile, ApiError> {
     let name = name.trim();
     if name.is_empty() || name.len() > 64 {
         return Err(ApiError::bad_request("name must be 1 to 64 characters")
             .with_details(serde_json::json!({ "fields": { "name": "1 to 64 characters" } })));
     }
-    let mut db = store(req)?;
-    let user = db
-        .users
-        .iter_mut()
-        .find(|u| u.id == user_id)
-        .ok_or_else(|| ApiError::not_found(format!("no user {user_id}")))?;
-    user.name = name.to_owned();
-    profile(&db, user_id)
+    store(req)?
+        .rename_user(user_id, name)
+        .await?
+        .map(Profile::from)
+        .ok_or_else(|| ApiError::not_found(format!("no user {user_id}")))
 }
 
 // ---- Auth ----
@@ -266,11 +191,11 @@ pub(crate) async fn login(
     username: String,
     password: String,
 ) -> Result<Tokens, ApiError> {
-    let user = store(req)?
-        .users
-        .iter()
-        .find(|u| u.username == username && password == u.username)
-        .cloned()
+    let store = store(req)?;
+    let user = store
+        .user_by_username(&username)
+        .await?
+        .filter(|user| password == user.username)
         .ok_or_else(|| {
             ApiError::new(
                 StatusCode::UNAUTHORIZED,
@@ -278,9 +203,7 @@ pub(crate) async fn login(
                 "invalid username or password",
             )
         })?;
-    let sid = req
-        .state::<Arc<MemorySessionStore>>()?
-        .create(user.id.to_string());
+    let sid = store.create_session(user.id).await?;
     let token_user = TokenUser {
         user_id: user.id.to_string(),
         sid,
@@ -316,7 +239,7 @@ pub(crate) async fn refresh(req: &Request, refresh: Option<String>) -> Result<Ac
 #[client(auth)]
 pub(crate) async fn logout(req: &Request) -> Result<Done, ApiError> {
     let sid = req.identity().claim_str("sid").unwrap_or_default();
-    req.state::<Arc<MemorySessionStore>>()?.destroy(sid);
+    store(req)?.destroy_session(sid).await?;
     req.state::<JwtCookies>()?.clear(req);
     Ok(Done { ok: true })
 }
@@ -334,46 +257,45 @@ pub(crate) async fn current_user(req: &Request) -> Result<Option<UserRef>, ApiEr
     else {
         return Ok(None);
     };
-    let db = store(req)?;
-    Ok(db.users.iter().find(|u| u.id == id).map(|u| UserRef {
+    let user = store(req)?.user(id).await?;
+    Ok(user.map(|u| UserRef {
         id: u.id,
-        name: u.name.clone(),
+        name: u.name,
     }))
 }
 
 /// A user's profile.
 #[client(context = "user")]
 pub(crate) async fn user_profile(req: &Request, user_id: i64) -> Result<Profile, ApiError> {
-    profile(&*store(req)?, user_id)
+    profile(store(req)?, user_id).await
 }
 
 /// A user's orders.
 #[client(context = "user")]
 pub(crate) async fn user_orders(req: &Request, user_id: i64) -> Result<Vec<Order>, ApiError> {
-    Ok(store(req)?
-        .orders
-        .get(&user_id)
-        .cloned()
-        .unwrap_or_default())
+    Ok(store(req)?.orders(user_id).await?)
 }
 
 /// The catalog (cached at most a minute; revision 2).
 #[client(context = "catalog", cache = 60, rev = 2)]
 pub(crate) async fn catalog_items(req: &Request) -> Result<Vec<Item>, ApiError> {
-    Ok(store(req)?.catalog.clone())
+    Ok(store(req)?.catalog().await?)
 }
 
 /// The notes of a folder.
 #[client(context = "notes")]
 pub(crate) async fn notes_list(req: &Request, folder: String) -> Result<Vec<String>, ApiError> {
-    Ok(store(req)?.notes.get(&folder).cloned().unwrap_or_default())
+    Ok(store(req)?.notes(&folder).await?)
 }
 
 /// The subscription's state, as webhooks reported it.
 #[client(context = "subscription")]
 pub(crate) async fn subscription_status(req: &Request) -> Result<serde_json::Value, ApiError> {
-    let db = store(req)?;
-    Ok(serde_json::json!({ "events": db.webhook_events, "last_event": db.last_event }))
+    let subscription = store(req)?.subscription().await?;
+    Ok(serde_json::json!({
+        "events": subscription.events,
+        "last_event": subscription.last_event,
+    }))
 }
 
 // ---- Mutations ----
@@ -385,7 +307,7 @@ pub(crate) async fn update_profile(
     user_id: i64,
     name: String,
 ) -> Result<Profile, ApiError> {
-    rename_user(req, user_id, &name)
+    rename_user(req, user_id, &name).await
 }
 
 /// Renames a user; invalidates only the `user_profile` function.
@@ -395,19 +317,13 @@ pub(crate) async fn update_name(
     user_id: i64,
     name: String,
 ) -> Result<Profile, ApiError> {
-    rename_user(req, user_id, &name)
+    rename_user(req, user_id, &name).await
 }
 
 /// Adds a catalog item; invalidates `catalog`.
 #[client(affects = "catalog", websocket)]
 pub(crate) async fn add_item(req: &Request, name: String) -> Result<Item, ApiError> {
-    let mut db = store(req)?;
-    let item = Item {
-        id: db.catalog.len() as i64 + 1,
-        name,
-    };
-    db.catalog.push(item.clone());
-    Ok(item)
+    Ok(store(req)?.add_item(&name).await?)
 }
 
 /// Adds a note to a folder; invalidates `notes`, scoped by `folder`.
@@ -417,10 +333,7 @@ pub(crate) async fn add_note(
     folder: String,
     text: String,
 ) -> Result<Vec<String>, ApiError> {
-    let mut db = store(req)?;
-    let notes = db.notes.entry(folder).or_default();
-    notes.push(text);
-    Ok(notes.clone())
+    Ok(store(req)?.add_note(&folder, &text).await?)
 }
 
 // ---- Standalone and guarded ----
@@ -523,7 +436,7 @@ pub(crate) async fn upload_avatar(
     if !own && !identity.is_staff && !identity.is_superuser {
         return Err(ApiError::forbidden());
     }
-    profile(&*store(req)?, user_id)?;
+    profile(store(req)?, user_id).await?;
     Ok(AvatarInfo {
         user_id,
         file: FileInfo::of(&avatar),
@@ -545,6 +458,26 @@ pub(crate) enum Topic {
     Sales,
     Support,
     Other,
+}
+
+impl Topic {
+    /// How the topic is written (in JSON and in the database).
+    fn as_str(&self) -> &'static str {
+        match self {
+            Self::Sales => "sales",
+            Self::Support => "support",
+            Self::Other => "other",
+        }
+    }
+
+    /// The topic written `text`; anything unknown reads as `Other`.
+    fn parse(text: &str) -> Self {
+        match text {
+            "sales" => Self::Sales,
+            "support" => Self::Support,
+            _ => Self::Other,
+        }
+    }
 }
 
 /// The contact form: one struct gives its schema, its validation and its submit.
@@ -606,22 +539,20 @@ pub(crate) struct Created {
 /// Submits the contact form: validated as a whole before it runs.
 #[client(form = "contact", affects = "inbox")]
 pub(crate) async fn contact(req: &Request, form: Contact) -> Result<Created, ApiError> {
-    let mut db = store(req)?;
-    let id = db.inbox.len() as i64 + 1;
-    db.inbox.push(InboxMessage {
-        id,
+    let message = NewMessage {
         name: form.name,
         email: form.email,
         topic: form.topic,
         message: form.message,
-    });
+    };
+    let id = store(req)?.add_message(message).await?;
     Ok(Created { id })
 }
 
 /// The messages of the contact form, for staff.
 #[client(context = "inbox", auth = "staff")]
 pub(crate) async fn inbox_messages(req: &Request) -> Result<Vec<InboxMessage>, ApiError> {
-    Ok(store(req)?.inbox.clone())
+    Ok(store(req)?.inbox().await?)
 }
 
 /// One line of an order.
@@ -660,14 +591,9 @@ pub(crate) async fn place_order(
     lines: Formset<OrderLine>,
 ) -> Result<Placed, ApiError> {
     let total_qty = lines.iter().map(|line| line.qty).sum();
-    let mut db = store(req)?;
-    profile(&db, user_id)?;
-    let orders = db.orders.entry(user_id).or_default();
-    let id = user_id * 100 + orders.len() as i64 + 1;
-    orders.push(Order {
-        id,
-        total: i64::from(total_qty),
-    });
+    let store = store(req)?;
+    profile(store, user_id).await?;
+    store.add_order(user_id, i64::from(total_qty)).await?;
     Ok(Placed {
         lines: lines.len(),
         total_qty,
@@ -686,13 +612,11 @@ pub(crate) async fn profile_page(
     // The props of the `ProfilePage` component are the page's `user` bundle, which the client
     // bundle hydrates its store from (no second fetch); a cookie-authenticated browser posts
     // the form with its CSRF token.
-    let props = {
-        let db = store(req)?;
-        PageProps {
-            user_profile: profile(&db, user_id)?,
-            user_orders: db.orders.get(&user_id).cloned().unwrap_or_default(),
-            csrf: req.csrf_token(),
-        }
+    let store = store(req)?;
+    let props = PageProps {
+        user_profile: profile(store, user_id).await?,
+        user_orders: store.orders(user_id).await?,
+        csrf: req.csrf_token(),
     };
     let html = match req.state::<SsrPool>() {
         Ok(pool) => pool
@@ -737,7 +661,7 @@ pub(crate) async fn update_profile_view(
         name: String,
     }
     let form: Form = req.form()?;
-    rename_user(req, user_id, &form.name)?;
+    rename_user(req, user_id, &form.name).await?;
     Ok(mizan::http::Response::builder()
         .status(StatusCode::SEE_OTHER)
         .header(header::LOCATION, format!("/profile/{user_id}/"))
@@ -757,24 +681,67 @@ pub(crate) async fn stripe_webhook(
     }
     let event: Event = serde_json::from_slice(req.body())
         .map_err(|e| ApiError::bad_request(format!("invalid webhook payload: {e}")))?;
-    let mut db = store(req)?;
-    db.webhook_events += 1;
-    db.last_event = Some(event.kind);
+    store(req)?.record_webhook(&event.kind).await?;
     Ok(mizan::http::Response::new("ok".to_owned()))
 }
 
-/// Every function of the demo, its state, tokens and identity source, on a fresh seeded store.
-/// The caller adds the cache backend and builds.
+/// How often an instance retries the purges it lost (see [`spawn_purge_retry`]).
+pub(crate) const PURGE_RETRY_PERIOD: Duration = Duration::from_millis(50);
+
+/// Retries, every `period`, the purges `app` lost while its cache backend failed
+/// ([`Mizan::retry_lost_purges`]), so that each lands as soon as the backend answers again
+/// rather than at this instance's next request: until it lands, another instance sharing the
+/// backend may serve a bundle older than the mutation. Logs when purges are lost and when they
+/// are re-applied. Runs until the handle is aborted or the runtime stops.
+pub(crate) fn spawn_purge_retry(app: &Mizan, period: Duration) -> tokio::task::JoinHandle<()> {
+    let app = app.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(period);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut lost_since: Option<std::time::Instant> = None;
+        loop {
+            tick.tick().await;
+            let pending = app.retry_lost_purges().await;
+            // Wall-clock time in the log, so a fault script can line it up with its own events.
+            let at_unix_ms = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as u64);
+            match (pending, lost_since) {
+                (0, Some(since)) => {
+                    let lost_ms = since.elapsed().as_millis() as u64;
+                    tracing::info!(at_unix_ms, lost_ms, "mizan demo: lost purges re-applied");
+                    lost_since = None;
+                }
+                (1.., None) => {
+                    tracing::warn!(
+                        at_unix_ms,
+                        pending,
+                        "mizan demo: purges lost; retrying every {period:?}"
+                    );
+                    lost_since = Some(std::time::Instant::now());
+                }
+                _ => {}
+            }
+        }
+    })
+}
+
+/// Every function of the demo, its state, tokens and identity source, on a fresh seeded
+/// in-memory store. The caller adds the cache backend and builds.
+#[allow(dead_code)] // the tests' entry point; the binary picks its store first
 pub(crate) fn builder(secrets: &Secrets) -> MizanBuilder {
-    let store = Store::seeded();
-    let sessions = Arc::new(MemorySessionStore::new());
-    let jwt = Jwt::hs256(secrets.jwt.as_str()).with_sessions(sessions.clone());
+    builder_on(secrets, Store::seeded())
+}
+
+/// [`builder`] on the given store (a database shared by several instances, see [`Store`]):
+/// the data and the sessions behind the tokens live there.
+pub(crate) fn builder_on(secrets: &Secrets, store: Store) -> MizanBuilder {
+    let jwt = Jwt::hs256(secrets.jwt.as_str()).with_sessions(store.clone());
     // Served over plain HTTP on loopback: `Secure` cookies only when asked for.
     let secure = std::env::var("MIZAN_SECURE_COOKIES").is_ok_and(|v| v == "1");
     let cookies = JwtCookies::new().with_secure(secure);
     mizan::Mizan::builder()
         .with_state(store.clone())
-        .with_state(sessions)
         .with_state(cookies.clone())
         .with_jwt(jwt.clone())
         .with_mwt(Mwt::new(secrets.mwt.as_str()))

@@ -11,7 +11,10 @@
 //! Environment: `MIZAN_ADDR` (default `127.0.0.1:8000`), `MIZAN_ADAPTER` (`axum` default, `actix`,
 //! `tower`), and the three secrets `JWT_PRIVATE_KEY`, `MIZAN_CACHE_SECRET`, `MIZAN_MWT_SECRET`
 //! (distinct development defaults are used, and said so, when unset); `MIZAN_REDIS_URL` makes the
-//! origin cache Redis instead of memory.
+//! origin cache Redis instead of memory (`MIZAN_REDIS_CLUSTER=host:port,...`: a Redis Cluster, by
+//! its seed nodes); `DATABASE_URL` (`sqlite://PATH`, `postgres://...`) keeps the
+//! data and the sessions in that database instead of this process's memory, so several instances
+//! share them.
 
 mod app;
 mod serve;
@@ -37,17 +40,37 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     for name in defaulted.into_iter().filter(|_| !exporting) {
         println!("{name} is not set: using its built-in development default (never in production)");
     }
-    let builder = app::builder(&secrets);
-    let (builder, cache_name) = match std::env::var("MIZAN_REDIS_URL") {
-        // Several instances on one Redis share the cache and the invalidation bus: a mutation
-        // on one reaches the socket subscribers of every other.
-        Ok(url) => (
+    let store = match std::env::var("DATABASE_URL") {
+        Ok(url) if !exporting => app::Store::connect(&url).await?,
+        _ => app::Store::seeded(),
+    };
+    let data_name = store.kind();
+    let builder = app::builder_on(&secrets, store);
+    let cluster = std::env::var("MIZAN_REDIS_CLUSTER").ok();
+    let (builder, cache_name) = match (cluster, std::env::var("MIZAN_REDIS_URL")) {
+        // Several instances on one Redis (or one Redis Cluster) share the cache and the
+        // invalidation bus: a mutation on one reaches the socket subscribers of every other.
+        (Some(seeds), _) => {
+            let nodes: Vec<&str> = seeds.split(',').map(str::trim).collect();
+            (
+                builder
+                    .with_cache(
+                        mizan_cache_redis::RedisCache::connect_cluster(nodes.iter().copied())
+                            .await?,
+                    )
+                    .with_bus(
+                        mizan_cache_redis::RedisBus::connect_cluster(nodes.iter().copied()).await?,
+                    ),
+                "Redis Cluster",
+            )
+        }
+        (None, Ok(url)) => (
             builder
                 .with_cache(mizan_cache_redis::RedisCache::connect(&url).await?)
                 .with_bus(mizan_cache_redis::RedisBus::connect(&url).await?),
             "Redis",
         ),
-        Err(_) => (builder.with_cache(mizan::MemoryCache::new()), "memory"),
+        (None, Err(_)) => (builder.with_cache(mizan::MemoryCache::new()), "memory"),
     };
     // SSR: the profile page renders through a pool of Node workers when Node is here and
     // MIZAN_SSR is not `off`; otherwise (or if the pool cannot start) the client renders it.
@@ -115,16 +138,22 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let listener = tokio::net::TcpListener::bind(&addr).await?;
     let local = listener.local_addr()?;
-    println!("Mizan demo on http://{local} ({adapter_name} adapter, {cache_name} cache)");
+    println!(
+        "Mizan demo on http://{local} ({adapter_name} adapter, {cache_name} cache, data in {data_name})"
+    );
+    // Purges lost while the cache backend failed are re-applied as soon as it answers again.
+    let _purge_retry = app::spawn_purge_retry(&app, app::PURGE_RETRY_PERIOD);
     println!("Try:");
     println!("  curl -s -X POST http://{local}/api/mizan/call/ -H 'content-type: application/json' -d '{{\"fn\":\"echo\",\"args\":{{\"message\":\"hi\"}}}}'");
     println!("  curl -s 'http://{local}/api/mizan/ctx/user/?user_id=1'");
     println!("  curl -si -X POST http://{local}/api/mizan/call/ -H 'content-type: application/json' -d '{{\"fn\":\"update_profile\",\"args\":{{\"user_id\":1,\"name\":\"Alicia\"}}}}'");
 
-    tokio::select! {
-        result = adapter.serve(listener, app) => result?,
-        _ = tokio::signal::ctrl_c() => println!("shutting down"),
-    }
+    // Ctrl-C: open sockets are closed with 1001 ("going away") before the server stops.
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+        println!("shutting down");
+    };
+    adapter.serve_until(listener, app, ctrl_c).await?;
     Ok(())
 }
 

@@ -4,11 +4,12 @@
 //! header (`x-served-by`), and a request extension ([`ServedBy`]) that the `served_by` function
 //! reads, which shows that what middleware inserts reaches a function's `Request`.
 
+use std::future::Future;
 use std::io;
 use std::sync::Arc;
 
 use mizan::http::{HeaderName, HeaderValue};
-use mizan::Dispatcher;
+use mizan::{Dispatcher, Mizan};
 use tokio::net::TcpListener;
 use tower_http::add_extension::AddExtensionLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
@@ -59,6 +60,11 @@ impl Adapter {
                     .layer(AddExtensionLayer::new(ServedBy("axum")))
                     .layer(served_by_header("axum"))
                     .layer(TraceLayer::new_for_http());
+                // Small messages (socket pushes, short answers) go out at once, not after the
+                // peer's delayed ACK.
+                let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+                    let _ = tcp.set_nodelay(true);
+                });
                 axum::serve(listener, router).await
             }
             Self::Tower => {
@@ -69,6 +75,7 @@ impl Adapter {
                     .service(mizan::tower::MizanService::new(dispatcher));
                 loop {
                     let (stream, _) = listener.accept().await?;
+                    let _ = stream.set_nodelay(true);
                     let service = hyper_util::service::TowerToHyperService::new(service.clone());
                     tokio::spawn(async move {
                         let io = hyper_util::rt::TokioIo::new(stream);
@@ -83,6 +90,29 @@ impl Adapter {
                 }
             }
             Self::Actix => serve_actix(listener, dispatcher).await,
+        }
+    }
+}
+
+impl Adapter {
+    /// Serves `app` on `listener` until `shutdown` completes, then shuts down gracefully: every
+    /// open socket is closed with 1001 (new upgrades get 503) while the server still runs, and
+    /// it stops once they are gone.
+    pub(crate) async fn serve_until(
+        self,
+        listener: TcpListener,
+        app: Mizan,
+        shutdown: impl Future<Output = ()>,
+    ) -> io::Result<()> {
+        let serve = self.serve(listener, app.clone());
+        tokio::pin!(serve);
+        tokio::select! {
+            result = &mut serve => return result,
+            () = shutdown => {}
+        }
+        tokio::select! {
+            result = &mut serve => result,
+            () = app.close_sockets() => Ok(()),
         }
     }
 }
@@ -131,6 +161,8 @@ async fn serve_actix<D: Dispatcher>(listener: TcpListener, dispatcher: D) -> io:
                     .configure(mizan_actix::configure(Arc::clone(&dispatcher)))
             })
             .workers(2)
+            // Shutdown is the caller's: it closes the sockets (1001) before stopping the server.
+            .disable_signals()
             .listen(listener)?
             .run();
             let _ = handle_tx.send(server.handle());

@@ -1,5 +1,7 @@
 // The example app is served from the demo's origin: in development Vite forwards `/api/` to the
-// demo (`MIZAN_URL`, default http://127.0.0.1:8000), and so does `vite preview` for the build.
+// demo (`MIZAN_URL`, default http://127.0.0.1:8000), and so does `vite preview` for the build,
+// WebSocket upgrades included (`?transport=ws`). The `Host` header is kept, so the demo's
+// Origin check sees the page's own origin.
 import { defineConfig } from "vite";
 
 const demo = process.env.MIZAN_URL ?? "http://127.0.0.1:8000";
@@ -15,6 +17,6 @@ export default defineConfig({
       output: { entryFileNames: "assets/[name].js" },
     },
   },
-  server: { proxy: { "/api/": demo } },
-  preview: { proxy: { "/api/": demo } },
+  server: { proxy: { "/api/": { target: demo, ws: true } } },
+  preview: { proxy: { "/api/": { target: demo, ws: true } } },
 });

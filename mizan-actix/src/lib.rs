@@ -1,9 +1,15 @@
 //! Mount Mizan into an [actix-web](https://docs.rs/actix-web) `App`.
 //!
-//! [`configure`] registers the protocol endpoints under the app's mount point and each
-//! view-path function at its route; use it with `App::configure`. Requests run on actix's own
-//! runtime: the adapter reads the payload (stopping at the dispatcher's body limit with 413),
-//! converts actix's request into an `http::Request<Bytes>`, and the core's response back.
+//! [`configure`] registers the protocol endpoints under the app's mount point, each view-path
+//! function at its route, and the WebSocket endpoint (`{mount}ws/`, subprotocol `mizan.v1`,
+//! messages up to 1 MiB, served with [actix-ws](https://docs.rs/actix-ws)); use it with
+//! `App::configure`. Requests run on actix's own runtime: the adapter reads the payload
+//! (stopping at the dispatcher's body limit with 413), converts actix's request into an
+//! `http::Request<Bytes>`, and the core's response back.
+//!
+//! A socket's outgoing messages wait in actix-ws's channel (32 messages) and the connection's
+//! write buffer while the client reads slowly; the core stops handing it more, so a client
+//! that stops reading is closed with 1013 instead of growing the server's memory.
 //!
 //! ```no_run
 //! use actix_web::{App, HttpServer};
@@ -67,9 +73,11 @@ pub use mizan_core;
 
 #[cfg(feature = "actix-session")]
 pub mod sessions;
+mod socket;
 
-/// Registers `dispatcher` on an actix `App` or scope: every path under the mount point, and
-/// every view route.
+/// Registers `dispatcher` on an actix `App` or scope: every path under the mount point, every
+/// view route, and the WebSocket endpoint ([`Routes::socket`](mizan_core::Routes::socket),
+/// subprotocol `mizan.v1`, messages up to 1 MiB).
 ///
 /// The mount is a scope (a plain prefix match, guarded so that only `{mount}…` with its trailing
 /// slash matches) rather than a `{rest:.*}` pattern, which actix would match with a regex on
@@ -85,6 +93,16 @@ pub fn configure<D: Dispatcher>(dispatcher: D) -> impl FnOnce(&mut ServiceConfig
                 async move { handle(dispatcher.as_ref(), req, payload).await }
             })
         };
+        if let Some(path) = &routes.socket {
+            // Before the mount's scope, which would take the path otherwise.
+            let dispatcher = Arc::clone(&dispatcher);
+            config.route(
+                path,
+                web::route().to(move |req: HttpRequest, payload: Payload| {
+                    socket::upgrade(Arc::clone(&dispatcher), req, payload)
+                }),
+            );
+        }
         let mount = routes.mount.clone();
         config.service(
             web::scope(routes.mount.trim_end_matches('/'))

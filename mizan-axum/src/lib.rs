@@ -80,6 +80,18 @@ async fn upgrade<D: Dispatcher>(dispatcher: Arc<D>, request: Request) -> Respons
         })
 }
 
+/// Whether axum refused a message for being over `max_message_size` (or a frame over
+/// `max_frame_size`): its error wraps tungstenite's capacity error.
+fn is_too_large(err: &axum::Error) -> bool {
+    let source = std::error::Error::source(err);
+    matches!(
+        source.and_then(|source| source.downcast_ref::<tungstenite::Error>()),
+        Some(tungstenite::Error::Capacity(
+            tungstenite::error::CapacityError::MessageTooLong { .. }
+        ))
+    )
+}
+
 /// The socket in the core's shape.
 fn socket_io(socket: WebSocket) -> SocketIo {
     let (sink, stream) = socket.split();
@@ -89,8 +101,7 @@ fn socket_io(socket: WebSocket) -> SocketIo {
             Ok(Message::Binary(_)) => Some(Frame::Binary),
             Ok(Message::Close(_)) => Some(Frame::Closed),
             Ok(_) => None,
-            // The library's words for a message over `max_message_size`.
-            Err(err) if err.to_string().contains("too long") => Some(Frame::TooLarge),
+            Err(err) if is_too_large(&err) => Some(Frame::TooLarge),
             Err(_) => Some(Frame::Closed),
         })
     });

@@ -1,5 +1,6 @@
-//! A Redis [`CacheBackend`] for Mizan's origin cache, and [`RedisBus`], the invalidation bus
-//! that carries each mutation's targets to every instance of the app.
+//! A Redis [`CacheBackend`] for Mizan's origin cache, on a single server or a Redis Cluster;
+//! [`NearCache`], an optional in-process L1 in front of it; and [`RedisBus`], the invalidation
+//! bus that carries each mutation's targets to every instance of the app.
 //!
 //! [`RedisCache`] keeps context bundles and their epochs in Redis, so every process serving the
 //! same app shares one cache and sees the others' purges. Like every backend it only stores bytes
@@ -36,7 +37,7 @@
 //! | builder method | default | what it sets |
 //! |---|---|---|
 //! | [`with_prefix`](RedisCacheBuilder::with_prefix) | `"mizan:"` | prepended to every key, so several apps can share one Redis database |
-//! | [`with_pool_size`](RedisCacheBuilder::with_pool_size) | 50 | connections at most; each is multiplexed, opened on first use and used in turn |
+//! | [`with_pool_size`](RedisCacheBuilder::with_pool_size) | 50 | connections at most to a single server; each is multiplexed, opened on first use and used in turn (a cluster cache has one multiplexed connection per node) |
 //! | [`with_timeout`](RedisCacheBuilder::with_timeout) | 250 ms | the longest one Redis command may take |
 //!
 //! The time to live of each entry is the one the dispatcher passes (at most the app's
@@ -61,6 +62,91 @@
 //! server comes back. Errors are [`CacheError::Timeout`], [`CacheError::Unavailable`]
 //! (connection refused or lost, runtime gone) or [`CacheError::Backend`] (Redis answered with an
 //! error, bad URL), with the `redis` error as their source.
+//!
+//! # Redis Cluster
+//!
+//! [`RedisCache::builder_cluster`] (or [`RedisCache::connect_cluster`]) takes seed nodes instead
+//! of one URL, as `redis://[user:password@]host:port` or bare `host:port`; one reachable node is
+//! enough, the rest of the cluster is discovered. Everything else is the same: options, prefix,
+//! timeouts, fail-fast, errors. The cache keeps one multiplexed connection per node (the `redis`
+//! crate's cluster client), follows `MOVED`/`ASK` redirections and refreshes its slot map when the
+//! topology changes:
+//!
+//! - `get`, `put`, `delete` go to the master owning the key's slot;
+//! - `get_many` (one `MGET` on a single server) is split by slot, the parts are sent to their
+//!   masters side by side and the answers put back in the order asked, so there is never a
+//!   `CROSSSLOT` error;
+//! - `delete_by_prefix` runs `SCAN MATCH` + `UNLINK` on every master, side by side, and fails if
+//!   one of them cannot be reached (the dispatcher's epochs already made the entries
+//!   unreachable; the purge only frees memory).
+//!
+//! The epochs the dispatcher relies on need nothing more than reads and writes of single keys, so
+//! the never-stale guarantee holds on a cluster as on one server. When a master fails, commands
+//! for its slots fail (within the timeout) until its replica has taken over, and the dispatcher
+//! executes without the cache meanwhile. Known limit of Redis replication: it is asynchronous, so
+//! a write the old master acknowledged just before dying may be missing on the replica that
+//! replaces it; if that write was an epoch, a bundle stored before it can be served again until
+//! its time to live runs out.
+//!
+//! ```no_run
+//! use mizan_cache_redis::{RedisBus, RedisCache};
+//!
+//! #[tokio::main]
+//! async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//!     let nodes = ["10.0.0.1:6379", "10.0.0.2:6379", "10.0.0.3:6379"];
+//!     let cache = RedisCache::builder_cluster(nodes).with_prefix("shop:").build().await?;
+//!     let bus = RedisBus::builder_cluster(nodes).with_channel("shop:invalidate").build().await?;
+//!     # let _ = (cache, bus);
+//!     Ok(())
+//! }
+//! ```
+//!
+//! # Near cache (L1)
+//!
+//! [`NearCache`] keeps the bundles this process reads and writes in its own memory (bounded in
+//! bytes, 64 MiB by default), in front of a [`RedisCache`] on one server or a cluster. What it
+//! caches, and what it never does, keeps the never-stale guarantee across instances:
+//!
+//! - It keeps only bundle entries (keys `ctx:…`), never epochs (keys `gen:…`): every fetch still
+//!   reads the current epochs from Redis, in the same round trip it would make anyway. The
+//!   dispatcher serves an entry only when its stamp equals those epochs, wherever the entry's
+//!   bytes came from; so when another instance's mutation has returned, its new epochs are what
+//!   this instance reads next, and the bundle in the L1 is not served, exactly as with Redis
+//!   alone. No bus, no clock and no timing is involved in that guarantee: the staleness bound is
+//!   zero.
+//! - What it saves is moving the bundle: on an L1 hit, Redis sends the epochs only (a few dozen
+//!   bytes) instead of the entry too. That pays off for large bundles; for small ones a hit costs
+//!   what a Redis-only hit does, since the round trip remains (see `docs/BENCHMARKS.md`).
+//! - An entry read from Redis is kept for the time to live Redis still has for it (`PTTL`, in the
+//!   same pipeline on one server), and an entry written for the one it was written with, so the
+//!   L1 never keeps a bundle longer than Redis would.
+//! - With [`with_bus`](NearCacheBuilder::with_bus) it follows the invalidation bus: a target of
+//!   context `c` drops `c`'s bundles from the L1, so the next read takes the fresh entry another
+//!   instance stored in Redis instead of executing again; a resync (the bus lost its connection,
+//!   so targets may be lost) empties the L1. Without a bus, or while it is down, the L1 is just
+//!   less effective: an outdated entry is found unusable by its stamp and replaced.
+//!
+//! ```no_run
+//! use mizan_cache_redis::{NearCache, RedisBus, RedisCache};
+//! use mizan_core::Mizan;
+//!
+//! #[tokio::main]
+//! async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//!     let url = "redis://127.0.0.1:6379/";
+//!     let bus = RedisBus::connect(url).await?;
+//!     let cache = NearCache::builder(RedisCache::connect(url).await?)
+//!         .with_capacity(128 * 1024 * 1024)
+//!         .with_bus(&bus)
+//!         .build();
+//!     let app = Mizan::builder()
+//!         .with_cache(cache)
+//!         .with_bus(bus)
+//!         .with_cache_secret(std::env::var("MIZAN_CACHE_SECRET")?)
+//!         .build()?;
+//!     # let _ = app;
+//!     Ok(())
+//! }
+//! ```
 //!
 //! # Invalidation bus
 //!
@@ -100,6 +186,19 @@
 //! [`with_timeout`](RedisBusBuilder::with_timeout), default 250 ms) is a
 //! [`BusError`](mizan_core::BusError), never a panic. Dropping the last clone of the bus stops
 //! its task and closes its connections.
+//!
+//! On a Redis Cluster ([`RedisBus::builder_cluster`]) the bus publishes through a cluster
+//! connection and listens on one node: Redis Cluster forwards every `PUBLISH` to every node, so
+//! one subscription hears the messages published on any node. It listens on the first seed node
+//! that accepts; when that node's connection closes or stops answering (a crash, a failover), it
+//! subscribes on another node it knows (the seeds, and the nodes `CLUSTER NODES` reported
+//! healthy) and sends the resync, as on a single server. It publishes on the node it listens on
+//! (known to be up; any node forwards a message to all). A `PUBLISH` that fails there (the node
+//! just died) is still returned as an error, and is tried again in the background, with backoff,
+//! for up to 30 s (at most 1024 messages wait so; more are dropped and logged): the other instances' listeners, on healthy nodes, get no resync, so they get
+//! the targets late rather than never (twice at worst, which is harmless). Limit: a node cut off
+//! from the rest of the cluster but still answering `PING` keeps its listener and misses messages
+//! published elsewhere.
 
 use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -110,13 +209,18 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use mizan_core::{CacheBackend, CacheError};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::{AsyncConnectionConfig, Cmd, FromRedisValue, RedisError};
+use redis::cluster::ClusterClientBuilder;
+use redis::cluster_async::ClusterConnection;
+use redis::cluster_routing::{MultipleNodeRoutingInfo, RoutingInfo, SingleNodeRoutingInfo};
+use redis::{AsyncConnectionConfig, Cmd, FromRedisValue, RedisError, RedisResult, Value};
 use tokio::runtime::Handle;
 
 pub use bus::{RedisBus, RedisBusBuilder};
+pub use near::{NearCache, NearCacheBuilder};
 pub use redis;
 
 mod bus;
+mod near;
 
 /// The longest time to live stored; longer ones are cut to it (Redis refuses overflowing ones).
 const MAX_TTL: Duration = Duration::from_secs(365 * 24 * 3600);
@@ -125,8 +229,9 @@ const SCAN_COUNT: usize = 1000;
 /// How long a new connection may take to answer its first `PING` in [`RedisCacheBuilder::build`].
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// A [`CacheBackend`] on Redis: a bounded set of multiplexed, self-reconnecting connections, a
-/// key prefix and a per-command timeout. See the [crate docs](crate) for the options.
+/// A [`CacheBackend`] on Redis, a single server or a Redis Cluster: self-reconnecting
+/// multiplexed connections, a key prefix and a per-command timeout. See the [crate docs](crate)
+/// for the options.
 ///
 /// Cloning is cheap and shares the connections.
 #[derive(Clone)]
@@ -135,8 +240,7 @@ pub struct RedisCache {
 }
 
 struct Inner {
-    pool: Vec<ConnectionManager>,
-    next: AtomicUsize,
+    conns: Connections,
     prefix: String,
     timeout: Duration,
     runtime: Handle,
@@ -144,11 +248,81 @@ struct Inner {
     cool_until: Mutex<Option<Instant>>,
 }
 
-/// Configures a [`RedisCache`]; made by [`RedisCache::builder`].
+/// How commands reach Redis.
+enum Connections {
+    /// One server: a pool of connection managers, used in turn.
+    Single(Pool),
+    /// A cluster: one cluster connection, which keeps a multiplexed connection to each node and
+    /// routes every command (a multi-key one split by slot) to the node owning its keys.
+    Cluster(ClusterConnection),
+}
+
+/// A single server's connections.
+struct Pool {
+    conns: Vec<ConnectionManager>,
+    next: AtomicUsize,
+}
+
+impl Pool {
+    /// The next connection, in turn.
+    fn next(&self) -> ConnectionManager {
+        self.conns[self.next.fetch_add(1, Ordering::Relaxed) % self.conns.len()].clone()
+    }
+}
+
+/// Where a cache or bus connects: one server, or the seed nodes of a cluster.
+#[derive(Clone)]
+pub(crate) enum Topology {
+    Server(String),
+    Cluster(Vec<String>),
+}
+
+impl std::fmt::Debug for Topology {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Server(url) => f.debug_tuple("Server").field(&redact(url)).finish(),
+            Self::Cluster(nodes) => f
+                .debug_tuple("Cluster")
+                .field(&nodes.iter().map(|n| redact(n)).collect::<Vec<_>>())
+                .finish(),
+        }
+    }
+}
+
+impl Topology {
+    /// The seed nodes as URLs: a bare `host:port` gets the `redis://` scheme.
+    fn cluster(nodes: impl IntoIterator<Item = impl Into<String>>) -> Self {
+        let url = |node: String| {
+            if node.contains("://") {
+                node
+            } else {
+                format!("redis://{node}")
+            }
+        };
+        Self::Cluster(nodes.into_iter().map(|n| url(n.into())).collect())
+    }
+}
+
+/// `url` with its password, if any, replaced by `***` (for `Debug` and logs).
+pub(crate) fn redact(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    match rest.rsplit_once('@') {
+        Some((userinfo, host)) => {
+            let user = userinfo.split_once(':').map_or(userinfo, |(user, _)| user);
+            format!("{scheme}://{user}:***@{host}")
+        }
+        None => url.to_owned(),
+    }
+}
+
+/// Configures a [`RedisCache`]; made by [`RedisCache::builder`] or
+/// [`RedisCache::builder_cluster`].
 #[derive(Debug, Clone)]
 #[must_use]
 pub struct RedisCacheBuilder {
-    url: String,
+    topology: Topology,
     prefix: String,
     pool_size: usize,
     timeout: Duration,
@@ -168,10 +342,31 @@ impl RedisCache {
         Self::builder(url).build().await
     }
 
-    /// Starts configuring a cache on `url`.
+    /// Starts configuring a cache on the single server at `url`.
     pub fn builder(url: impl Into<String>) -> RedisCacheBuilder {
+        Self::builder_on(Topology::Server(url.into()))
+    }
+
+    /// Connects to the Redis Cluster that `nodes` belong to, with the default options. See
+    /// [`builder_cluster`](Self::builder_cluster).
+    pub async fn connect_cluster(
+        nodes: impl IntoIterator<Item = impl Into<String>>,
+    ) -> Result<Self, CacheError> {
+        Self::builder_cluster(nodes).build().await
+    }
+
+    /// Starts configuring a cache on a Redis Cluster. `nodes` are seed nodes, as
+    /// `redis://[user:password@]host:port` URLs or bare `host:port`: any one reachable node is
+    /// enough, the others are discovered. See [Redis Cluster](crate#redis-cluster).
+    pub fn builder_cluster(
+        nodes: impl IntoIterator<Item = impl Into<String>>,
+    ) -> RedisCacheBuilder {
+        Self::builder_on(Topology::cluster(nodes))
+    }
+
+    fn builder_on(topology: Topology) -> RedisCacheBuilder {
         RedisCacheBuilder {
-            url: url.into(),
+            topology,
             prefix: Self::DEFAULT_PREFIX.to_owned(),
             pool_size: Self::DEFAULT_POOL_SIZE,
             timeout: Self::DEFAULT_TIMEOUT,
@@ -181,6 +376,11 @@ impl RedisCache {
     /// The key prefix.
     pub fn prefix(&self) -> &str {
         &self.inner.prefix
+    }
+
+    /// Whether it is connected to a Redis Cluster (rather than a single server).
+    pub fn is_cluster(&self) -> bool {
+        matches!(self.inner.conns, Connections::Cluster(_))
     }
 
     /// Runs `op` as a task on the cache's runtime, so that any executor can await it.
@@ -193,13 +393,59 @@ impl RedisCache {
         task.await
             .map_err(|err| CacheError::Unavailable(Box::new(err)))?
     }
+
+    /// The values of `keys` and the remaining time to live of `keys[ttl_of]` (`None` when it is
+    /// missing or has no expiry), in one round trip on a single server. For [`NearCache`].
+    pub(crate) async fn get_many_and_ttl(
+        &self,
+        keys: &[String],
+        ttl_of: usize,
+    ) -> Result<(Vec<Option<Bytes>>, Option<Duration>), CacheError> {
+        let keys: Vec<String> = keys.iter().map(|key| self.inner.key(key)).collect();
+        self.run(|inner| async move {
+            let mut pttl = redis::cmd("PTTL");
+            pttl.arg(&keys[ttl_of]);
+            let mut mget = redis::cmd("MGET");
+            mget.arg(&keys);
+            let (values, millis): (Vec<Option<Vec<u8>>>, i64) = match &inner.conns {
+                Connections::Single(pool) => {
+                    let mut pipe = redis::pipe();
+                    pipe.add_command(mget).add_command(pttl);
+                    let mut conn = pool.next();
+                    inner.guard(pipe.query_async(&mut conn)).await?
+                }
+                Connections::Cluster(conn) => {
+                    let (mut a, mut b) = (conn.clone(), conn.clone());
+                    let both = futures_util::future::try_join(
+                        mget.query_async::<Vec<Option<Vec<u8>>>>(&mut a),
+                        pttl.query_async::<i64>(&mut b),
+                    );
+                    inner.guard(both).await?
+                }
+            };
+            let ttl = u64::try_from(millis)
+                .ok()
+                .filter(|&ms| ms > 0)
+                .map(Duration::from_millis);
+            Ok((
+                values.into_iter().map(|v| v.map(Bytes::from)).collect(),
+                ttl,
+            ))
+        })
+        .await
+    }
 }
 
 impl std::fmt::Debug for RedisCache {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let pool_size = match &self.inner.conns {
+            Connections::Single(pool) => pool.conns.len(),
+            Connections::Cluster(_) => 1,
+        };
         f.debug_struct("RedisCache")
+            .field("cluster", &self.is_cluster())
             .field("prefix", &self.inner.prefix)
-            .field("pool_size", &self.inner.pool.len())
+            .field("pool_size", &pool_size)
             .field("timeout", &self.inner.timeout)
             .finish_non_exhaustive()
     }
@@ -212,7 +458,8 @@ impl RedisCacheBuilder {
         self
     }
 
-    /// Opens at most `size` connections (at least 1; default 50).
+    /// Opens at most `size` connections to a single server (at least 1; default 50). A cluster
+    /// cache keeps one multiplexed connection per node instead.
     pub fn with_pool_size(mut self, size: usize) -> Self {
         self.pool_size = size.max(1);
         self
@@ -226,10 +473,28 @@ impl RedisCacheBuilder {
 
     /// Checks that Redis answers `PING` and makes the cache: [`CacheError::Unavailable`] when
     /// it cannot be reached or no Tokio runtime is running (see [Runtime](crate#runtime)),
-    /// [`CacheError::Backend`] for a malformed URL. The pool's connections open on first use.
+    /// [`CacheError::Backend`] for a malformed URL or an empty list of cluster nodes. A single
+    /// server's pool opens its connections on first use; a cluster cache connects to every node
+    /// and learns the slot map here.
     pub async fn build(self) -> Result<RedisCache, CacheError> {
         let runtime = Handle::try_current().map_err(|err| CacheError::Unavailable(err.into()))?;
-        let client = redis::Client::open(self.url.as_str()).map_err(backend)?;
+        let conns = match &self.topology {
+            Topology::Server(url) => self.connect_server(url).await?,
+            Topology::Cluster(nodes) => self.connect_cluster(nodes).await?,
+        };
+        Ok(RedisCache {
+            inner: Arc::new(Inner {
+                conns,
+                prefix: self.prefix,
+                timeout: self.timeout,
+                runtime,
+                cool_until: Mutex::new(None),
+            }),
+        })
+    }
+
+    async fn connect_server(&self, url: &str) -> Result<Connections, CacheError> {
+        let client = redis::Client::open(url).map_err(backend)?;
         let probe = AsyncConnectionConfig::new()
             .set_connection_timeout(Some(CONNECT_TIMEOUT))
             .set_response_timeout(Some(CONNECT_TIMEOUT));
@@ -246,21 +511,47 @@ impl RedisCacheBuilder {
             .set_response_timeout(None)
             .set_connection_timeout(Some(self.timeout.max(Duration::from_secs(1))))
             .set_max_delay(Duration::from_secs(1));
-        let pool = (0..self.pool_size)
+        let conns = (0..self.pool_size)
             .map(|_| ConnectionManager::new_lazy_with_config(client.clone(), config.clone()))
             .collect::<Result<Vec<_>, _>>()
             .map_err(backend)?;
-        Ok(RedisCache {
-            inner: Arc::new(Inner {
-                pool,
-                next: AtomicUsize::new(0),
-                prefix: self.prefix,
-                timeout: self.timeout,
-                runtime,
-                cool_until: Mutex::new(None),
-            }),
-        })
+        Ok(Connections::Single(Pool {
+            conns,
+            next: AtomicUsize::new(0),
+        }))
     }
+
+    async fn connect_cluster(&self, nodes: &[String]) -> Result<Connections, CacheError> {
+        let client = cluster_client(nodes, self.timeout).map_err(backend)?;
+        let connect = async {
+            let mut conn = client.get_async_connection().await?;
+            redis::cmd("PING").query_async::<()>(&mut conn).await?;
+            Ok::<_, RedisError>(conn)
+        };
+        match tokio::time::timeout(CONNECT_TIMEOUT, connect).await {
+            Ok(conn) => Ok(Connections::Cluster(conn.map_err(classify)?)),
+            Err(elapsed) => Err(CacheError::Unavailable(elapsed.into())),
+        }
+    }
+}
+
+/// A cluster client on the seed `nodes`; `timeout` bounds connecting to a node (at least 1 s)
+/// and each response.
+pub(crate) fn cluster_client(
+    nodes: &[String],
+    timeout: Duration,
+) -> RedisResult<redis::cluster::ClusterClient> {
+    if nodes.is_empty() {
+        let why = "a Redis Cluster needs at least one seed node";
+        return Err(RedisError::from((
+            redis::ErrorKind::InvalidClientConfig,
+            why,
+        )));
+    }
+    ClusterClientBuilder::new(nodes.iter().map(String::as_str))
+        .connection_timeout(timeout.max(Duration::from_secs(1)))
+        .response_timeout(timeout.max(Duration::from_secs(1)))
+        .build()
 }
 
 impl Inner {
@@ -268,16 +559,29 @@ impl Inner {
         format!("{}{key}", self.prefix)
     }
 
-    /// Sends one command on the next connection, within the timeout.
+    /// Sends one command, within the timeout; a cluster routes it by its keys.
     async fn query<T: FromRedisValue>(&self, cmd: &Cmd) -> Result<T, CacheError> {
+        match &self.conns {
+            Connections::Single(pool) => {
+                let mut conn = pool.next();
+                self.guard(cmd.query_async::<T>(&mut conn)).await
+            }
+            Connections::Cluster(conn) => {
+                let mut conn = conn.clone();
+                self.guard(cmd.query_async::<T>(&mut conn)).await
+            }
+        }
+    }
+
+    /// Runs one Redis operation within the timeout: fails at once while cooling down after a
+    /// timeout, and starts a cool-down when this one times out.
+    async fn guard<T>(&self, op: impl Future<Output = RedisResult<T>>) -> Result<T, CacheError> {
         let cooling = *self.cool_until.lock().unwrap_or_else(|p| p.into_inner());
         if cooling.is_some_and(|until| Instant::now() < until) {
             let why = "a Redis command timed out less than one timeout ago; not waiting again yet";
             return Err(CacheError::Unavailable(why.into()));
         }
-        let slot = self.next.fetch_add(1, Ordering::Relaxed) % self.pool.len();
-        let mut conn = self.pool[slot].clone();
-        match tokio::time::timeout(self.timeout, cmd.query_async::<T>(&mut conn)).await {
+        match tokio::time::timeout(self.timeout, op).await {
             Ok(result) => result.map_err(classify),
             Err(_elapsed) => {
                 let until = Instant::now() + self.timeout;
@@ -286,13 +590,80 @@ impl Inner {
             }
         }
     }
+
+    /// Deletes the keys matching `pattern` on one server (`node` `None`) or on the cluster
+    /// node `node`; how many.
+    async fn purge(&self, node: Option<&(String, u16)>, pattern: &str) -> Result<u64, CacheError> {
+        let (mut cursor, mut removed) = (0_u64, 0_u64);
+        loop {
+            let mut scan = redis::cmd("SCAN");
+            scan.arg(cursor).arg("MATCH").arg(pattern);
+            scan.arg("COUNT").arg(SCAN_COUNT);
+            let (next, keys): (u64, Vec<Vec<u8>>) = match (node, &self.conns) {
+                (Some((host, port)), Connections::Cluster(conn)) => {
+                    let route = RoutingInfo::SingleNode(SingleNodeRoutingInfo::ByAddress {
+                        host: host.clone(),
+                        port: *port,
+                    });
+                    let mut conn = conn.clone();
+                    let reply = self.guard(conn.route_command(scan, route)).await?;
+                    redis::from_redis_value(reply).map_err(|e| backend(e.into()))?
+                }
+                _ => self.query(&scan).await?,
+            };
+            if !keys.is_empty() {
+                // UNLINK counts what it removed, so keys SCAN returns twice count once. On a
+                // cluster it is split by slot and summed.
+                removed += self.query::<u64>(redis::cmd("UNLINK").arg(keys)).await?;
+            }
+            if next == 0 {
+                return Ok(removed);
+            }
+            cursor = next;
+        }
+    }
+
+    /// The cluster's masters (`host`, `port`), as the connection's slot map has them; an error
+    /// when one of them does not answer `PING`.
+    async fn masters(&self, conn: &ClusterConnection) -> Result<Vec<(String, u16)>, CacheError> {
+        let all = RoutingInfo::MultiNode((MultipleNodeRoutingInfo::AllMasters, None));
+        let mut conn = conn.clone();
+        let reply = self
+            .guard(conn.route_command(redis::cmd("PING"), all))
+            .await?;
+        let Value::Map(replies) = reply else {
+            return Err(CacheError::Backend(
+                "unexpected reply to PING on every master".into(),
+            ));
+        };
+        let mut masters = Vec::with_capacity(replies.len());
+        for (address, answer) in replies {
+            if let Value::ServerError(err) = answer {
+                return Err(backend(err.into()));
+            }
+            let address: String =
+                redis::from_redis_value(address).map_err(|e| backend(e.into()))?;
+            let parsed = address
+                .rsplit_once(':')
+                .and_then(|(host, port)| Some((host.to_owned(), port.parse().ok()?)));
+            match parsed {
+                Some(node) => masters.push(node),
+                None => {
+                    return Err(CacheError::Backend(
+                        format!("bad node address {address:?}").into(),
+                    ))
+                }
+            }
+        }
+        Ok(masters)
+    }
 }
 
 /// Maps a `redis` error onto the three kinds of [`CacheError`], keeping it as the source.
 fn classify(err: RedisError) -> CacheError {
     if err.is_timeout() {
         CacheError::Timeout
-    } else if err.is_io_error() || err.is_connection_dropped() {
+    } else if err.is_io_error() || err.is_connection_dropped() || err.is_cluster_error() {
         CacheError::Unavailable(Box::new(err))
     } else {
         backend(err)
@@ -359,21 +730,14 @@ impl CacheBackend for RedisCache {
     async fn delete_by_prefix(&self, prefix: &str) -> Result<u64, CacheError> {
         let pattern = prefix_pattern(&self.inner.key(prefix));
         self.run(|inner| async move {
-            let (mut cursor, mut removed) = (0_u64, 0_u64);
-            loop {
-                let mut scan = redis::cmd("SCAN");
-                scan.arg(cursor).arg("MATCH").arg(&pattern);
-                scan.arg("COUNT").arg(SCAN_COUNT);
-                let (next, keys): (u64, Vec<Vec<u8>>) = inner.query(&scan).await?;
-                if !keys.is_empty() {
-                    // UNLINK counts what it removed, so keys SCAN returns twice count once.
-                    removed += inner.query::<u64>(redis::cmd("UNLINK").arg(keys)).await?;
-                }
-                if next == 0 {
-                    return Ok(removed);
-                }
-                cursor = next;
-            }
+            let Connections::Cluster(conn) = &inner.conns else {
+                return inner.purge(None, &pattern).await;
+            };
+            // Each master holds its own slots' keys: scan every one of them, side by side.
+            let masters = inner.masters(conn).await?;
+            let purges = masters.iter().map(|node| inner.purge(Some(node), &pattern));
+            let removed = futures_util::future::try_join_all(purges).await?;
+            Ok(removed.into_iter().sum())
         })
         .await
     }
@@ -384,6 +748,7 @@ impl CacheBackend for RedisCache {
         }
         let keys: Vec<String> = keys.iter().map(|key| self.inner.key(key)).collect();
         self.run(|inner| async move {
+            // On a cluster, `MGET` is split by slot and the answers put back in order.
             let values: Vec<Option<Vec<u8>>> = inner.query(redis::cmd("MGET").arg(keys)).await?;
             Ok(values.into_iter().map(|v| v.map(Bytes::from)).collect())
         })
@@ -401,6 +766,25 @@ mod tests {
         assert_eq!(prefix_pattern(r"a*b?c[d]e\f"), r"a\*b\?c\[d\]e\\f*");
         assert_eq!(prefix_pattern(""), "*");
         assert_eq!(prefix_pattern("é^-"), "é^-*");
+    }
+
+    #[test]
+    fn passwords_never_reach_debug_output() {
+        assert_eq!(
+            redact("redis://user:s3cret@host:6379/0"),
+            "redis://user:***@host:6379/0"
+        );
+        assert_eq!(redact("redis://:s3cret@host"), "redis://:***@host");
+        assert_eq!(redact("redis://host:6379/"), "redis://host:6379/");
+        assert_eq!(redact("host:6379"), "host:6379");
+        let single = format!("{:?}", RedisCache::builder("redis://:s3cret@host/"));
+        let cluster = RedisCache::builder_cluster(["redis://u:s3cret@a:1", "b:2"]);
+        let cluster = format!("{cluster:?}");
+        let bus = format!("{:?}", RedisBus::builder("rediss://u:s3cret@host/"));
+        for debug in [single, cluster.clone(), bus] {
+            assert!(!debug.contains("s3cret"), "{debug}");
+        }
+        assert!(cluster.contains("redis://b:2"), "{cluster}");
     }
 
     #[test]

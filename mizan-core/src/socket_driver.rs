@@ -1,19 +1,23 @@
 //! Runs one WebSocket for a [`Mizan`] app: the pre-upgrade check and the driver loop that
 //! feeds a [`Connection`] from the socket, the invalidation bus, a timer and the calls it
-//! started.
+//! started; and the app's view of its open sockets (count, cap, shutdown).
 
+use std::collections::HashMap;
 use std::future::{poll_fn, Future};
 use std::pin::Pin;
-use std::task::Poll;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 
 use bytes::Bytes;
 use futures_util::future::BoxFuture;
 use futures_util::stream::FuturesUnordered;
+use futures_util::task::AtomicWaker;
 use futures_util::Stream as _;
 use http::header::{HeaderValue, AUTHORIZATION, CONNECTION, HOST, ORIGIN, UPGRADE};
 use http::request::Parts;
-use http::{Method, Uri};
+use http::{Method, StatusCode, Uri};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
@@ -22,7 +26,7 @@ use crate::bus::BusEvent;
 use crate::cache::param_string;
 use crate::error::ApiError;
 use crate::identity::Identity;
-use crate::socket::{Action, Connection, Expiry, Frame, Id, Outgoing, SocketIo};
+use crate::socket::{Action, CloseReason, Connection, Expiry, Frame, Id, Outgoing, SocketIo};
 use crate::transport::{parse_envelope, CallOutcome};
 
 /// The WebSocket subprotocol of Mizan.
@@ -39,6 +43,8 @@ enum Event {
     Done(Box<Done>),
     /// The socket cannot be written to any more.
     Gone,
+    /// The app closes its sockets ([`Mizan::close_sockets`]).
+    Shutdown,
 }
 
 /// A finished piece of work the connection asked for.
@@ -62,7 +68,10 @@ impl Mizan {
     /// (`Upgrade: websocket`, else 400); it offers the `mizan.v1` subprotocol (else 400); its
     /// `Origin`, when present, is allowed (else 403: by default only the request's own
     /// `Host`, see [`MizanBuilder::with_socket_origins`](crate::MizanBuilder::with_socket_origins));
-    /// and its credentials, if any (an `Authorization` header, a cookie), are valid (else 401).
+    /// the app has room for one more socket and is not closing them (else 503, see
+    /// [`MizanBuilder::with_max_sockets`](crate::MizanBuilder::with_max_sockets) and
+    /// [`close_sockets`](Self::close_sockets)); and its credentials, if any (an
+    /// `Authorization` header, a cookie), are valid (else 401).
     pub async fn check_upgrade(&self, head: &Parts) -> Result<(), ApiError> {
         if head.method != Method::GET {
             return Err(ApiError::method_not_allowed(&[Method::GET]));
@@ -91,8 +100,55 @@ impl Mizan {
                     .with_details(serde_json::json!({ "origin": "not allowed" })));
             }
         }
+        self.inner.sockets.has_room(self.inner.socket.max_sockets)?;
         self.inner.identity.identify(head).await?;
         Ok(())
+    }
+
+    /// How many WebSockets the app has open now: each counts from the moment its driver
+    /// ([`serve_socket`](Self::serve_socket)) starts until it returns, however the socket ended
+    /// (a close, a dropped connection, a dropped driver). At
+    /// [`MizanBuilder::with_max_sockets`](crate::MizanBuilder::with_max_sockets) the next upgrade
+    /// gets 503.
+    pub fn open_sockets(&self) -> usize {
+        self.inner.sockets.open.load(Ordering::SeqCst)
+    }
+
+    /// How many open sockets have a `resync` waiting that their client has not read: a client
+    /// that stopped reading (its pushes were dropped for the `resync`; still unread after
+    /// [`SocketLimits::resync_timeout`](crate::SocketLimits::resync_timeout) it is closed with
+    /// 1013), or one the bus lost events for a moment ago. A number that stays high means slow
+    /// clients, or a network that does not keep up.
+    pub fn lagging_sockets(&self) -> usize {
+        self.inner.sockets.lagging.load(Ordering::SeqCst)
+    }
+
+    /// How many sockets the app has closed with 1013 since it was built because their client
+    /// stopped reading (a `resync` left unread, or replies piling up unread). Never decreases.
+    pub fn slow_sockets_closed(&self) -> u64 {
+        self.inner.sockets.slow_closed.load(Ordering::SeqCst)
+    }
+
+    /// Closes every open WebSocket with 1001 ("going away") and refuses new upgrades with 503
+    /// from then on: call it when the server starts shutting down, before it stops serving.
+    ///
+    /// The sockets are told at once; the returned future (runtime-free) completes when none is
+    /// open any more. Each socket waits at most
+    /// [`SocketLimits::close_timeout`](crate::SocketLimits::close_timeout) for its close frame
+    /// to go out, so awaiting it does not hang on a client that stopped reading.
+    ///
+    /// ```
+    /// use mizan_core::Mizan;
+    ///
+    /// let app = Mizan::builder().build().unwrap();
+    /// // On Ctrl-C, before the server stops:
+    /// futures_executor::block_on(app.close_sockets());
+    /// assert_eq!(app.open_sockets(), 0);
+    /// ```
+    pub fn close_sockets(&self) -> impl Future<Output = ()> + Send + 'static {
+        self.inner.sockets.close_all();
+        let app = self.clone();
+        poll_fn(move |cx| app.inner.sockets.poll_none_open(cx))
     }
 
     fn origin_allowed(&self, origin: &HeaderValue, host: Option<&HeaderValue>) -> bool {
@@ -121,8 +177,16 @@ impl Mizan {
             mut outgoing,
             sleep,
         } = io;
+        let limits = self.inner.socket.limits;
+        let Some(mut guard) = self.inner.sockets.admit(self.inner.socket.max_sockets) else {
+            // Another upgrade took the last place after this one was checked.
+            let reason = CloseReason::Overloaded;
+            let close = Outgoing::Close(reason.code(), reason.reason());
+            send_close(&mut outgoing, close, sleep(limits.close_timeout)).await;
+            return;
+        };
         let clock = &self.inner.clock;
-        let mut conn = Connection::new(self.inner.socket.limits, clock.now());
+        let mut conn = Connection::new(limits, clock.now());
         let mut bus = self.inner.bus.subscribe();
         let mut bus_open = true;
         let mut work: FuturesUnordered<BoxFuture<'_, Done>> = FuturesUnordered::new();
@@ -134,9 +198,15 @@ impl Mizan {
             while let Some(action) = conn.poll_action() {
                 match action {
                     Action::Close(reason) => {
-                        use futures_util::SinkExt;
+                        guard.set_lagging(false);
+                        if reason == CloseReason::SlowReader {
+                            self.inner
+                                .sockets
+                                .slow_closed
+                                .fetch_add(1, Ordering::SeqCst);
+                        }
                         let close = Outgoing::Close(reason.code(), reason.reason());
-                        let _ = outgoing.send(close).await;
+                        send_close(&mut outgoing, close, sleep(limits.close_timeout)).await;
                         return;
                     }
                     Action::Authenticate { token } => {
@@ -238,6 +308,10 @@ impl Mizan {
                         Poll::Pending => {}
                     }
                 }
+                guard.set_lagging(conn.resync_pending());
+                if guard.poll_closing(cx) {
+                    return Poll::Ready(Event::Shutdown);
+                }
                 if let Poll::Ready(frame) = incoming.as_mut().poll_next(cx) {
                     return Poll::Ready(Event::Frame(frame.unwrap_or(Frame::Closed)));
                 }
@@ -275,7 +349,17 @@ impl Mizan {
                     Done::Call(id, Err(err)) => conn.on_call_result(now, id, Err(err)),
                     Done::Fetch(id, response) => conn.on_response(now, id, &response),
                 },
-                Event::Gone | Event::Frame(Frame::Closed) => return,
+                Event::Gone => return,
+                Event::Frame(Frame::Closed) => {
+                    // The client closed: flush the library's reply to its close frame, so the
+                    // closing handshake completes cleanly (bounded, like every close).
+                    use futures_util::SinkExt;
+                    let close = outgoing.close();
+                    futures_util::pin_mut!(close);
+                    let _ = futures_util::future::select(close, sleep(limits.close_timeout)).await;
+                    return;
+                }
+                Event::Shutdown => conn.shutdown(),
                 Event::Frame(Frame::Text(text)) => conn.handle_text(now, &text),
                 Event::Frame(Frame::Binary) => conn.handle_binary(),
                 Event::Frame(Frame::TooLarge) => conn.handle_too_large(),
@@ -367,6 +451,145 @@ pub(crate) fn is_websocket_upgrade(head: &Parts) -> bool {
     has(UPGRADE, "websocket") && has(CONNECTION, "upgrade")
 }
 
+/// Sends the close frame, waiting at most until `timeout` for the socket to take it.
+async fn send_close(
+    outgoing: &mut Pin<Box<dyn futures_util::Sink<Outgoing, Error = crate::BoxError> + Send>>,
+    close: Outgoing,
+    timeout: Sleep,
+) {
+    use futures_util::SinkExt;
+    let send = outgoing.send(close);
+    futures_util::pin_mut!(send);
+    let _ = futures_util::future::select(send, timeout).await;
+}
+
+/// The open sockets of one app: how many (the cap), how many lag behind, and the signal that
+/// closes them all. Runtime-free: drivers register their wakers here.
+#[derive(Default)]
+pub(crate) struct OpenSockets {
+    open: AtomicUsize,
+    lagging: AtomicUsize,
+    slow_closed: AtomicU64,
+    closing: AtomicBool,
+    wakers: Mutex<Wakers>,
+}
+
+#[derive(Default)]
+struct Wakers {
+    next_id: u64,
+    /// The driver of each open socket, woken by [`OpenSockets::close_all`].
+    drivers: HashMap<u64, Arc<AtomicWaker>>,
+    /// Whoever waits for the last socket to close.
+    idle: Vec<Waker>,
+}
+
+impl OpenSockets {
+    fn wakers(&self) -> MutexGuard<'_, Wakers> {
+        self.wakers
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// 503 when the app is closing its sockets or holds `max` of them already.
+    fn has_room(&self, max: usize) -> Result<(), ApiError> {
+        let unavailable = |message: &'static str, reason: &str| {
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "service_unavailable",
+                message,
+            )
+            .with_details(serde_json::json!({ "reason": reason }))
+            .with_header(http::header::RETRY_AFTER, HeaderValue::from_static("5"))
+        };
+        if self.closing.load(Ordering::SeqCst) {
+            return Err(unavailable("the server is shutting down", "shutting_down"));
+        }
+        if self.open.load(Ordering::SeqCst) >= max {
+            return Err(unavailable("too many open sockets", "max_sockets"));
+        }
+        Ok(())
+    }
+
+    /// Counts one more socket, unless `max` are open already.
+    fn admit(&self, max: usize) -> Option<SocketGuard<'_>> {
+        self.open
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |open| {
+                (open < max).then_some(open + 1)
+            })
+            .ok()?;
+        let waker = Arc::new(AtomicWaker::new());
+        let mut wakers = self.wakers();
+        let id = wakers.next_id;
+        wakers.next_id += 1;
+        wakers.drivers.insert(id, Arc::clone(&waker));
+        Some(SocketGuard {
+            sockets: self,
+            id,
+            waker,
+            lagging: false,
+        })
+    }
+
+    fn close_all(&self) {
+        self.closing.store(true, Ordering::SeqCst);
+        for waker in self.wakers().drivers.values() {
+            waker.wake();
+        }
+    }
+
+    fn poll_none_open(&self, cx: &mut Context<'_>) -> Poll<()> {
+        let mut wakers = self.wakers();
+        if self.open.load(Ordering::SeqCst) == 0 {
+            return Poll::Ready(());
+        }
+        wakers.idle.push(cx.waker().clone());
+        Poll::Pending
+    }
+}
+
+/// One open socket, counted while its driver runs; dropping it (the driver returned or was
+/// dropped) releases its place.
+struct SocketGuard<'a> {
+    sockets: &'a OpenSockets,
+    id: u64,
+    /// Woken by [`OpenSockets::close_all`] (registered without taking the registry's lock).
+    waker: Arc<AtomicWaker>,
+    lagging: bool,
+}
+
+impl SocketGuard<'_> {
+    /// Whether the app is closing its sockets; if not, the driver is woken when it does.
+    fn poll_closing(&self, cx: &mut Context<'_>) -> bool {
+        // Registered before the check: `close_all` sets the flag, then wakes.
+        self.waker.register(cx.waker());
+        self.sockets.closing.load(Ordering::SeqCst)
+    }
+
+    fn set_lagging(&mut self, lagging: bool) {
+        if lagging != self.lagging {
+            self.lagging = lagging;
+            if lagging {
+                self.sockets.lagging.fetch_add(1, Ordering::SeqCst);
+            } else {
+                self.sockets.lagging.fetch_sub(1, Ordering::SeqCst);
+            }
+        }
+    }
+}
+
+impl Drop for SocketGuard<'_> {
+    fn drop(&mut self) {
+        self.set_lagging(false);
+        let mut wakers = self.sockets.wakers();
+        wakers.drivers.remove(&self.id);
+        if self.sockets.open.fetch_sub(1, Ordering::SeqCst) == 1 {
+            for waker in wakers.idle.drain(..) {
+                waker.wake();
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use futures_channel::mpsc;
@@ -374,6 +597,7 @@ mod tests {
 
     use super::*;
     use crate::testing::block_on;
+    use crate::BoxError;
     use crate::Function;
 
     fn app() -> Mizan {
@@ -440,6 +664,104 @@ mod tests {
     fn a_call_before_init_closes_with_4401() {
         let sent = exchange(&[r#"{"type":"call","id":1,"fn":"echo","args":{}}"#], 1);
         assert!(matches!(&sent[0], Outgoing::Close(4401, _)));
+    }
+
+    /// The upgrade head the tests serve.
+    fn head() -> Parts {
+        http::Request::get("/api/mizan/ws/")
+            .body(())
+            .unwrap()
+            .into_parts()
+            .0
+    }
+
+    /// A socket that sends nothing and never ends, and what the server sent on it.
+    fn quiet_socket() -> (SocketIo, mpsc::UnboundedReceiver<Outgoing>) {
+        let (sink, sent) = mpsc::unbounded();
+        let io = SocketIo::new(stream::pending(), sink, |_| future::pending::<()>());
+        (io, sent)
+    }
+
+    /// Polls `serve` once; whether it finished.
+    fn poll_once(serve: &mut future::BoxFuture<'_, ()>) -> bool {
+        let mut cx = std::task::Context::from_waker(futures_util::task::noop_waker_ref());
+        serve.as_mut().poll(&mut cx).is_ready()
+    }
+
+    fn upgrade_head() -> Parts {
+        http::Request::get("/api/mizan/ws/")
+            .header("connection", "Upgrade")
+            .header("upgrade", "websocket")
+            .header("sec-websocket-protocol", "mizan.v1")
+            .body(())
+            .unwrap()
+            .into_parts()
+            .0
+    }
+
+    #[test]
+    fn close_sockets_closes_each_open_socket_with_1001_and_refuses_new_upgrades() {
+        let app = app();
+        let (io_a, mut sent_a) = quiet_socket();
+        let (io_b, mut sent_b) = quiet_socket();
+        let mut a = app.serve_socket(head(), io_a).boxed();
+        let mut b = app.serve_socket(head(), io_b).boxed();
+        assert!(!poll_once(&mut a) && !poll_once(&mut b));
+        assert_eq!(app.open_sockets(), 2);
+        assert_eq!(block_on(app.check_upgrade(&upgrade_head())).ok(), Some(()));
+
+        let closed = app.close_sockets();
+        assert!(poll_once(&mut a) && poll_once(&mut b));
+        for sent in [&mut sent_a, &mut sent_b] {
+            let close = sent.try_recv().unwrap();
+            assert!(matches!(close, Outgoing::Close(1001, _)), "{close:?}");
+        }
+        assert_eq!(app.open_sockets(), 0);
+        block_on(closed);
+        let refused = block_on(app.check_upgrade(&upgrade_head())).unwrap_err();
+        assert_eq!(refused.status(), StatusCode::SERVICE_UNAVAILABLE);
+        // A socket that still got through closes at once.
+        let (io, mut sent) = quiet_socket();
+        assert!(poll_once(&mut app.serve_socket(head(), io).boxed()));
+        assert!(matches!(sent.try_recv(), Ok(Outgoing::Close(1001, _))));
+    }
+
+    #[test]
+    fn the_socket_cap_refuses_upgrades_with_503_and_a_dropped_driver_frees_its_place() {
+        let app = Mizan::builder().with_max_sockets(1).build().unwrap();
+        let (io, _sent) = quiet_socket();
+        let mut first = app.serve_socket(head(), io).boxed();
+        assert!(!poll_once(&mut first));
+        assert_eq!(app.open_sockets(), 1);
+        let refused = block_on(app.check_upgrade(&upgrade_head())).unwrap_err();
+        assert_eq!(refused.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(refused.details().unwrap()["reason"], "max_sockets");
+
+        // One that raced past the check is closed with 1013 ("try again later").
+        let (io, mut sent) = quiet_socket();
+        assert!(poll_once(&mut app.serve_socket(head(), io).boxed()));
+        assert!(matches!(sent.try_recv(), Ok(Outgoing::Close(1013, _))));
+        assert_eq!(app.open_sockets(), 1);
+
+        // The driver dropped (its task aborted, its connection gone): the place is free.
+        drop(first);
+        assert_eq!(app.open_sockets(), 0);
+        assert_eq!(block_on(app.check_upgrade(&upgrade_head())).ok(), Some(()));
+        block_on(app.close_sockets());
+    }
+
+    #[test]
+    fn a_close_frame_the_socket_does_not_take_is_given_up_after_close_timeout() {
+        let app = app();
+        // The sink never has room; the sleep is the close timeout, already over.
+        let blocked = futures_util::sink::unfold((), |(), _: Outgoing| {
+            future::pending::<Result<(), BoxError>>()
+        });
+        let io = SocketIo::new(stream::pending(), blocked, |_| future::ready(()));
+        let mut serve = app.serve_socket(head(), io).boxed();
+        let _closed = app.close_sockets();
+        assert!(poll_once(&mut serve));
+        assert_eq!(app.open_sockets(), 0);
     }
 
     #[test]

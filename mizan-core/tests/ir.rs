@@ -216,13 +216,24 @@ fn the_typescript_client_has_calls_fetches_and_types() {
     let files = app(false).typescript_client();
     let file = |name: &str| &files.iter().find(|f| f.name == name).unwrap().contents;
     let client = file("client.ts");
-    assert!(client.contains("export function callAddNote(args: {\n  folder: string;\n  note: T.Note;\n}): Promise<[Int64, boolean]>"), "{client}");
+    assert!(client.contains("export function callAddNote(args: {\n  folder: string;\n  note: T.Note;\n}, options?: CallOptions): Promise<[Int64, boolean]>"), "{client}");
     assert!(
-        client.contains("export function callPing(args: {} = {}): Promise<null>"),
+        client.contains(
+            "export function callPing(args: {} = {}, options?: CallOptions): Promise<null>"
+        ),
+        "{client}"
+    );
+    // Only functions declared `websocket` may go over the socket transport.
+    assert!(
+        client.contains(r#"return call("ping", args, options, { websocket: true });"#),
         "{client}"
     );
     assert!(
-        client.contains("export function fetchNotes(params: NotesParams): Promise<NotesBundle>"),
+        client.contains(r#"return call("add_note", args, options);"#),
+        "{client}"
+    );
+    assert!(
+        client.contains("export function fetchNotes(params: NotesParams, options?: CallOptions): Promise<NotesBundle>"),
         "{client}"
     );
     assert!(client.contains("  page?: number | null;"), "{client}");

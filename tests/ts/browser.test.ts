@@ -1,7 +1,9 @@
 // The example web app (examples/web, React over the generated hooks) in Debian's Chromium,
 // against the running demo (MIZAN_E2E_URL). A small Node server serves the built app
-// (WEB_DIST) and forwards `/api/` to the demo, so the page and the API share one origin (the
-// demo sends no CORS headers). Every wait is on a condition, never a fixed sleep.
+// (WEB_DIST) and forwards `/api/` to the demo, WebSocket upgrades included, so the page and the
+// API share one origin (the demo sends no CORS headers). Over HTTP first; then two tabs of the
+// app over the socket (`?transport=ws`), where a change made in one shows in the other without
+// a reload. Every wait is on a condition, never a fixed sleep.
 import assert from "node:assert/strict";
 import { mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
 import { createServer } from "node:http";
@@ -10,10 +12,10 @@ import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { extname, join, normalize, resolve } from "node:path";
 import { after, before, describe, it } from "node:test";
-import type { BrowserContext, Page } from "playwright-core";
+import type { BrowserContext, ConsoleMessage, Page } from "playwright-core";
 
 import { launchChromium } from "./chromium.js";
-import { forwardTo } from "./proxy.js";
+import { forwardTo, forwardUpgrade } from "./proxy.js";
 
 const demo = new URL(process.env.MIZAN_E2E_URL ?? "http://127.0.0.1:8000");
 const dist = resolve(process.env.WEB_DIST ?? "../../examples/web/dist");
@@ -37,6 +39,10 @@ function serve(): Promise<Server> {
     const file = path.startsWith(dist) && statSync(path, { throwIfNoEntry: false })?.isFile() ? path : join(dist, "index.html");
     res.writeHead(200, { "content-type": TYPES[extname(file)] ?? "application/octet-stream" });
     res.end(readFileSync(file));
+  });
+  server.on("upgrade", (req, socket, head) => {
+    if ((req.url ?? "").startsWith("/api/")) forwardUpgrade(demo, req, socket, head);
+    else socket.destroy();
   });
   return new Promise((ready) => server.listen(0, "127.0.0.1", () => ready(server)));
 }
@@ -162,5 +168,80 @@ describe("the example web app in Chromium", () => {
     const failedCall = (status: string) =>
       `console: Failed to load resource: the server responded with a status of ${status} (${origin}/api/mizan/call/)`;
     assert.deepEqual(problems, [failedCall("400 (Bad Request)"), failedCall("401 (Unauthorized)")]);
+  });
+});
+
+describe("live updates over the socket, in two tabs", () => {
+  /** A tab of the app over the socket, with what it does over HTTP and over sockets recorded. */
+  async function openLiveTab() {
+    const tab = await context.newPage();
+    tab.setDefaultTimeout(10_000);
+    const record = { overHttp: [] as string[], sockets: [] as string[], problems: [] as string[] };
+    tab.on("request", (request) => {
+      const url = new URL(request.url());
+      if (url.pathname.startsWith("/api/") && request.resourceType() !== "websocket") record.overHttp.push(url.pathname);
+    });
+    tab.on("websocket", (socket) => record.sockets.push(new URL(socket.url()).pathname));
+    tab.on("console", (message: ConsoleMessage) => {
+      if (message.type() === "error") record.problems.push(`console: ${message.text()}`);
+    });
+    tab.on("pageerror", (error) => record.problems.push(`uncaught: ${error.message}`));
+    await tab.goto(`${origin}/?transport=ws`);
+    await tab.getByTestId("transport").getByText("Live over the socket: open").waitFor();
+    // Marks this document: a reload would lose the mark.
+    await tab.evaluate(() => ((window as unknown as { mark: string }).mark = "no reload"));
+    return { tab, record };
+  }
+
+  const noReload = (tab: Page) => tab.evaluate(() => (window as unknown as { mark?: string }).mark);
+
+  it("a rename in one tab shows in the other, and so does a new catalog item", async () => {
+    const a = await openLiveTab();
+    const b = await openLiveTab();
+    try {
+      for (const { tab } of [a, b]) {
+        await tab.getByTestId("profile").getByRole("heading", { name: `Alicia ${suffix}` }).waitFor();
+        await tab.getByTestId("catalog").getByText(`Desk ${suffix}`).waitFor();
+      }
+      const name = `Ali live ${suffix}`;
+      await b.tab.getByLabel("New name").fill(name);
+      await b.tab.getByRole("button", { name: "Rename" }).click();
+      await b.tab.getByTestId("renamed").getByText(`Renamed to ${name}`).waitFor();
+      // Tab A did nothing: the server pushed the invalidation, and A refetched over the socket.
+      await a.tab.getByTestId("profile").getByRole("heading", { name }).waitFor();
+
+      const item = `Lamp live ${suffix}`;
+      await a.tab.getByLabel("Item name").fill(item);
+      await a.tab.getByRole("button", { name: "Add" }).click();
+      await b.tab.getByTestId("catalog").getByText(item).waitFor();
+
+      for (const { tab, record } of [a, b]) {
+        assert.equal(await noReload(tab), "no reload");
+        assert.deepEqual(record.sockets, ["/api/mizan/ws/"], "one socket per tab");
+        assert.deepEqual(record.overHttp, [], "calls and fetches over the socket");
+        assert.deepEqual(record.problems, []);
+      }
+    } finally {
+      await a.tab.close();
+      await b.tab.close();
+    }
+  });
+
+  it("a change made over HTTP by another client shows too", async () => {
+    const a = await openLiveTab();
+    try {
+      await a.tab.getByTestId("catalog").getByText(`Lamp live ${suffix}`).waitFor();
+      const item = `Chair http ${suffix}`;
+      const response = await fetch(`${demo.origin}/api/mizan/call/`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ fn: "add_item", args: { name: item } }),
+      });
+      assert.equal(response.status, 200);
+      await a.tab.getByTestId("catalog").getByText(item).waitFor();
+      assert.equal(await noReload(a.tab), "no reload");
+    } finally {
+      await a.tab.close();
+    }
   });
 });

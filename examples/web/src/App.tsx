@@ -1,6 +1,8 @@
 // A profile page (user 1 or 2) with a rename form, and the catalog with an add-item form, over
 // the hooks generated from the demo. Nothing here refetches by hand: a call's answer says what
-// it invalidated, and exactly the components reading those instances refetch.
+// it invalidated, and exactly the components reading those instances refetch. Opened with
+// `?transport=ws`, the same components also follow the changes other tabs and clients make:
+// the server pushes them over the socket.
 import { useState } from "react";
 import type { FormEvent } from "react";
 
@@ -13,12 +15,14 @@ import {
   useUserOrders,
   useUserProfile,
 } from "./api/react";
+import { useSocketStatus } from "./live";
 
 export function App() {
   const [userId, setUserId] = useState(1);
   return (
     <main>
       <h1>Mizan example</h1>
+      <Transport />
       <nav>
         {[1, 2].map((id) => (
           <button key={id} type="button" aria-pressed={id === userId} onClick={() => setUserId(id)}>
@@ -33,6 +37,16 @@ export function App() {
       <AddItemForm />
       <Secret />
     </main>
+  );
+}
+
+/** Over HTTP, or live over the socket (and whether it is connected). */
+function Transport() {
+  const status = useSocketStatus();
+  return (
+    <p data-testid="transport">
+      {status === null ? "Over HTTP (open with ?transport=ws for live updates)" : `Live over the socket: ${status}`}
+    </p>
   );
 }
 

@@ -26,6 +26,7 @@ use crate::manifest::USER_PARAMS;
 use crate::registry::{is_valid_name, CacheHint, ClientFunction, FormKind, Function};
 use crate::secret::Secret;
 use crate::socket::SocketLimits;
+use crate::socket_driver::OpenSockets;
 use crate::upload::UploadLimits;
 
 /// The default mount point.
@@ -80,14 +81,28 @@ pub(crate) struct Inner {
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) bus: Arc<dyn InvalidationBus>,
     pub(crate) socket: SocketConfig,
+    /// The sockets open now (counted by their drivers) and the shutdown signal.
+    pub(crate) sockets: OpenSockets,
 }
 
 /// How the WebSocket endpoint accepts connections.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub(crate) struct SocketConfig {
     /// Allowed `Origin`s (`scheme://host[:port]`); empty: the request's own host only.
     pub(crate) origins: Vec<String>,
     pub(crate) limits: SocketLimits,
+    /// Most sockets open at once; the next upgrade gets 503.
+    pub(crate) max_sockets: usize,
+}
+
+impl Default for SocketConfig {
+    fn default() -> Self {
+        Self {
+            origins: Vec::new(),
+            limits: SocketLimits::default(),
+            max_sockets: 10_000,
+        }
+    }
 }
 
 impl Mizan {
@@ -114,6 +129,31 @@ impl Mizan {
     /// Whether the origin cache is on (a secret and a backend are configured).
     pub fn cache_enabled(&self) -> bool {
         self.inner.cache.is_some()
+    }
+
+    /// Re-applies, now, every purge this instance lost because the cache backend failed while a
+    /// mutation wrote it; the number of contexts whose purge is still lost (0: none).
+    ///
+    /// Until such a purge is re-applied, *another* instance sharing the backend may serve a
+    /// bundle computed before that mutation (this instance skips the cache for the context
+    /// meanwhile). Every cache operation of this instance retries first, but an idle instance
+    /// makes none: call this on a timer (every 50 ms, say; it costs one lock when nothing is
+    /// lost) so the retry lands as soon as the backend answers again. The core owns no timer;
+    /// the demo app shows one on Tokio.
+    pub async fn retry_lost_purges(&self) -> usize {
+        match &self.inner.cache {
+            Some(cache) => cache.flush_dirty().await,
+            None => 0,
+        }
+    }
+
+    /// How many contexts have a purge this instance lost and has not re-applied yet (see
+    /// [`retry_lost_purges`](Self::retry_lost_purges)); reading it retries nothing.
+    pub fn lost_purges(&self) -> usize {
+        self.inner
+            .cache
+            .as_ref()
+            .map_or(0, |cache| cache.dirty_count())
     }
 
     /// The invalidation bus: every successful mutation publishes its targets here, and every
@@ -188,6 +228,7 @@ pub struct MizanBuilder {
     cache: Option<Arc<dyn CacheBackend>>,
     cache_secret: Option<Secret>,
     cache_max_ttl: Duration,
+    cache_outage_grace: Duration,
     limits: Limits,
     bus: Option<Arc<dyn InvalidationBus>>,
     socket: SocketConfig,
@@ -207,6 +248,7 @@ impl Default for MizanBuilder {
             cache: None,
             cache_secret: None,
             cache_max_ttl: Duration::from_secs(24 * 3600),
+            cache_outage_grace: OriginCache::DEFAULT_OUTAGE_GRACE,
             limits: Limits::default(),
             bus: None,
             socket: SocketConfig::default(),
@@ -306,6 +348,17 @@ impl MizanBuilder {
         self
     }
 
+    /// How long after its own last cache-backend failure this instance keeps executing context
+    /// fetches instead of serving or storing them (default 2 s). Another instance may have lost
+    /// a purge in the same outage; this leaves it the time to re-apply it (its retry timer
+    /// period + its backend client's reconnect delay) before cached bundles are trusted again.
+    /// Measured with the app's clock ([`with_clock`](Self::with_clock)). `Duration::ZERO`
+    /// turns it off.
+    pub fn with_cache_outage_grace(mut self, grace: Duration) -> Self {
+        self.cache_outage_grace = grace;
+        self
+    }
+
     /// Replaces the request limits.
     pub fn with_limits(mut self, limits: Limits) -> Self {
         self.limits = limits;
@@ -340,6 +393,13 @@ impl MizanBuilder {
         self
     }
 
+    /// The most WebSockets the app keeps open at once (default 10 000): over it, an upgrade is
+    /// refused with 503 before the 101. [`Mizan::open_sockets`] tells how many are open.
+    pub fn with_max_sockets(mut self, max: usize) -> Self {
+        self.socket.max_sockets = max;
+        self
+    }
+
     /// Validates the functions and configuration and builds the app.
     ///
     /// Every mistake is found here, with an error that says what to fix: invalid names,
@@ -360,7 +420,8 @@ impl MizanBuilder {
         )?;
         let cache = match (self.cache, self.cache_secret) {
             (Some(backend), Some(secret)) => {
-                Some(OriginCache::new(backend, secret, self.cache_max_ttl))
+                let cache = OriginCache::new(backend, secret, self.cache_max_ttl);
+                Some(cache.with_outage_grace(self.cache_outage_grace, self.clock.clone()))
             }
             (backend, secret) => {
                 let missing = match (backend.is_some(), secret.is_some()) {
@@ -402,6 +463,7 @@ impl MizanBuilder {
                     .bus
                     .unwrap_or_else(|| Arc::new(MemoryBus::new()) as Arc<dyn InvalidationBus>),
                 socket: self.socket,
+                sockets: OpenSockets::default(),
             }),
         })
     }

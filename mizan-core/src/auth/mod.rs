@@ -18,7 +18,7 @@ use std::fmt;
 pub use cookies::JwtCookies;
 pub use jwt::{bearer_token, Jwt, JwtClaims, JwtIdentity, TokenKind, TokenPair, TokenUser};
 pub use mwt::{Mwt, MwtClaims, MwtIdentity, MWT_HEADER};
-pub use session::{MemorySessionStore, SessionStore, SessionUser};
+pub use session::{new_session_id, MemorySessionStore, SessionStore, SessionUser};
 
 use crate::error::ApiError;
 use crate::identity::Identity;

@@ -9,6 +9,52 @@ use crate::identity::Identity;
 
 /// Answers whether a session still exists. With a store configured, every use of a JWT checks
 /// its `sid` here, so logging out (destroying the session) revokes all its tokens immediately.
+///
+/// The trait has one method because that is all a token check needs; opening and destroying
+/// sessions are the application's own operations (at login and logout), on whatever holds them.
+/// When an app runs as several instances, the store must be shared (a database table, Redis):
+/// a logout served by one instance then revokes the tokens on every other. A store on a
+/// database, as a sketch:
+///
+/// ```
+/// use mizan_core::async_trait;
+/// use mizan_core::auth::{new_session_id, SessionStore};
+///
+/// # struct Db;
+/// # impl Db {
+/// #     async fn execute(&self, _sql: &str, _args: &[&str]) -> Result<u64, String> { Ok(1) }
+/// #     async fn count(&self, _sql: &str, _args: &[&str]) -> Result<i64, String> { Ok(1) }
+/// # }
+/// struct DbSessions(Db);
+///
+/// impl DbSessions {
+///     /// At login: a new session id, to put in the token's `sid`.
+///     async fn create(&self, user_id: &str) -> Result<String, String> {
+///         let sid = new_session_id();
+///         self.0.execute("INSERT INTO sessions (sid, user_id) VALUES ($1, $2)", &[&sid, user_id]).await?;
+///         Ok(sid)
+///     }
+///
+///     /// At logout: every token of the session stops working.
+///     async fn destroy(&self, sid: &str) -> Result<bool, String> {
+///         Ok(self.0.execute("DELETE FROM sessions WHERE sid = $1", &[sid]).await? > 0)
+///     }
+/// }
+///
+/// #[async_trait]
+/// impl SessionStore for DbSessions {
+///     async fn is_active(&self, sid: &str) -> bool {
+///         // Cannot tell (the database is down): refuse.
+///         let found = self.0.count("SELECT COUNT(*) FROM sessions WHERE sid = $1", &[sid]).await;
+///         found.is_ok_and(|n| n > 0)
+///     }
+/// }
+/// # futures_executor::block_on(async {
+/// let store = DbSessions(Db);
+/// let sid = store.create("7").await.unwrap();
+/// assert!(store.is_active(&sid).await);
+/// # });
+/// ```
 #[async_trait]
 pub trait SessionStore: Send + Sync + 'static {
     /// Whether session `sid` is active. A store that cannot tell must answer `false`.
@@ -29,7 +75,7 @@ impl MemorySessionStore {
 
     /// Opens a session for `user_id`; its id (128 random bits, hex).
     pub fn create(&self, user_id: impl Into<String>) -> String {
-        let sid = random_id();
+        let sid = new_session_id();
         self.lock().insert(sid.clone(), user_id.into());
         sid
     }
@@ -65,8 +111,9 @@ impl<T: SessionStore + ?Sized> SessionStore for std::sync::Arc<T> {
     }
 }
 
-/// 128 bits from the operating system's generator, as hex.
-pub(crate) fn random_id() -> String {
+/// A new session id: 128 bits from the operating system's generator, as 32 hex digits. What
+/// [`MemorySessionStore::create`] uses, for stores of your own.
+pub fn new_session_id() -> String {
     let mut bytes = [0u8; 16];
     // The OS generator failing is not recoverable for a security token.
     getrandom::fill(&mut bytes).expect("the operating system's random generator is available");

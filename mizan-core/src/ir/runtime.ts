@@ -1,4 +1,19 @@
-// The Mizan client runtime, shipped with every generated client. No dependencies.
+// The Mizan client runtime, shipped with every generated client. No dependencies besides the
+// socket (`socket.ts`), shipped beside it.
+
+import { MizanSocket } from "./socket.js";
+import type {
+  SocketHooks,
+  SocketOptions,
+  SocketReply,
+  SocketRequest,
+  SocketStatus,
+  Transport,
+  WebSocketConstructor,
+} from "./socket.js";
+
+export type { SocketOptions, SocketStatus, Transport, WebSocketConstructor, WebSocketLike } from "./socket.js";
+export { backoffDelay } from "./socket.js";
 
 /** How the client reaches the server. */
 export interface MizanConfig {
@@ -16,6 +31,31 @@ export interface MizanConfig {
    * in `X-CSRFToken` on every unsafe request (refetching it once when the server refuses it).
    */
   credentials?: RequestCredentials;
+  /**
+   * How calls and context fetches travel (default `"http"`). `"ws"`: over one shared WebSocket
+   * (`{mount}ws/`), opened on first use, with live updates: every subscription (`subscribeXxx`)
+   * and every instance a store observes is subscribed on the socket, and the server's pushes
+   * refetch exactly the instances they name. Functions not declared `websocket`, and calls
+   * carrying files, still go over HTTP, and so does everything while the socket is down.
+   */
+  transport?: Transport;
+  /** The WebSocket constructor (default: the global `WebSocket`, which browsers and Node 22
+   * have; Node 20 needs `--experimental-websocket` or a package such as `ws`). */
+  webSocket?: WebSocketConstructor;
+  /** The socket's URL, reconnection backoff, timers and status callback. */
+  socket?: SocketOptions;
+}
+
+/** Options of one call or fetch. */
+export interface CallOptions {
+  /** This request's transport, instead of the configured one. */
+  transport?: Transport;
+}
+
+/** What the generated client knows of a function from the IR. */
+export interface FunctionInfo {
+  /** Whether it is declared `websocket` (callable over the socket). */
+  websocket?: boolean;
 }
 
 /** A 64-bit integer on the wire: a JSON number. Values beyond ±(2^53 − 1) cannot be represented
@@ -105,23 +145,43 @@ export type InvalidationTarget =
   | string
   | { context: string; params?: Record<string, unknown>; function?: string };
 
-let config: Required<Omit<MizanConfig, "getToken" | "credentials">> &
-  Pick<MizanConfig, "getToken" | "credentials"> = {
+let config: Required<Pick<MizanConfig, "baseUrl" | "mount" | "fetch" | "transport">> &
+  Pick<MizanConfig, "getToken" | "credentials" | "webSocket" | "socket"> = {
   baseUrl: "",
   mount: "/api/mizan/",
   fetch: (...args) => fetch(...args),
+  transport: "http",
 };
 
-/** Configures the client; call once before any request. */
+/**
+ * Configures the client; call once before any request. Configuring again closes the socket of
+ * the previous configuration (its requests in flight reject); live subscriptions carry over to
+ * the new one when its transport is `"ws"`.
+ */
 export function configure(options: MizanConfig): void {
+  const transport = options.transport ?? "http";
+  if (transport === "ws" && options.webSocket === undefined && globalWebSocket() === undefined) {
+    throw new Error(
+      'configure({ transport: "ws" }): no global WebSocket here; pass `webSocket` ' +
+        "(Node 20: run with --experimental-websocket, or pass the `ws` package's WebSocket)",
+    );
+  }
+  socket?.disconnect();
+  socket = null;
   config = {
     baseUrl: options.baseUrl.replace(/\/+$/, ""),
     mount: options.mount ?? "/api/mizan/",
     fetch: options.fetch ?? ((...args) => fetch(...args)),
+    transport,
     getToken: options.getToken,
     credentials: options.credentials,
+    webSocket: options.webSocket,
+    socket: options.socket,
   };
   csrfToken = null;
+  if (transport === "ws") {
+    for (const [key, entry] of live) openSocket()?.sub(key, entry.context, entry.params);
+  }
 }
 
 /** The CSRF token of the cookie session, fetched from `session/` when first needed. */
@@ -239,22 +299,196 @@ function callBody(fn: string, args: object): unknown {
 }
 
 /**
- * Calls a function (`POST call/`); applies its invalidations, then resolves to its result.
- * Arguments holding a `File` or `Blob` are sent as a multipart upload.
+ * Calls a function (`POST call/`, or a `call` message over the socket); applies its
+ * invalidations, then resolves to its result. Arguments holding a `File` or `Blob` are sent as a
+ * multipart upload (always over HTTP). `info` is what the generated client knows of the
+ * function: only a function declared `websocket` goes over the socket.
  */
-export async function call<T>(fn: string, args: object): Promise<T> {
-  const data = (await request("POST", "call/", callBody(fn, args))) as { result: T; invalidate?: InvalidationTarget[] };
+export async function call<T>(fn: string, args: object, options: CallOptions = {}, info: FunctionInfo = {}): Promise<T> {
+  const body = callBody(fn, args);
+  const overSocket =
+    info.websocket === true && !(body instanceof FormData) ? await viaSocket({ type: "call", fn, args }, options) : null;
+  const data = (overSocket === null ? await request("POST", "call/", body) : overSocket.value) as {
+    result: T;
+    invalidate?: InvalidationTarget[];
+  };
   await invalidate(data.invalidate ?? []);
   return data.result;
 }
 
+/** Params as they are sent: `null` and `undefined` left out, non-scalar values as strings. */
+function sendable(params: object): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [name, value] of Object.entries(params)) {
+    if (value === undefined || value === null) continue;
+    out[name] = typeof value === "string" || typeof value === "number" || typeof value === "boolean" ? value : String(value);
+  }
+  return out;
+}
+
 function query(params: object): string {
   const search = new URLSearchParams();
-  for (const [name, value] of Object.entries(params)) {
-    if (value !== undefined && value !== null) search.append(name, String(value));
-  }
+  for (const [name, value] of Object.entries(sendable(params))) search.append(name, String(value));
   const text = search.toString();
   return text === "" ? "" : `?${text}`;
+}
+
+/** Params in canonical form: names sorted, values as the strings sent in the query string,
+ * `null` and `undefined` left out (they are not sent). */
+export function canonicalParams(params: object): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const name of Object.keys(params).sort()) {
+    const value = (params as Record<string, unknown>)[name];
+    if (value !== undefined && value !== null) out[name] = String(value);
+  }
+  return out;
+}
+
+/** The key of one context instance: its name and canonical params. */
+export function instanceKey(context: string, params: object): string {
+  return JSON.stringify([context, Object.entries(canonicalParams(params))]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The socket transport
+
+/** The socket of the current configuration, once opened. */
+let socket: MizanSocket | null = null;
+
+function globalWebSocket(): WebSocketConstructor | undefined {
+  return (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
+}
+
+/** `ws:`/`wss:` for the base URL's `http:`/`https:` (the page's, when the base URL is empty),
+ * then `{mount}ws/`. */
+function socketUrl(): string {
+  if (config.socket?.url !== undefined) return config.socket.url;
+  const page = (globalThis as { location?: { href?: string } }).location?.href;
+  const url =
+    config.baseUrl !== "" ? new URL(config.baseUrl + config.mount + "ws/") : new URL(config.mount + "ws/", page);
+  url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
+  return url.toString();
+}
+
+/** What the wire errors' codes are over HTTP: a socket error gets the same `status`. */
+const STATUS_OF_CODE: Record<string, number> = {
+  bad_request: 400,
+  unauthenticated: 401,
+  forbidden: 403,
+  not_found: 404,
+  method_not_allowed: 405,
+  payload_too_large: 413,
+  unsupported_media_type: 415,
+  too_many_requests: 429,
+  internal: 500,
+};
+
+const hooks: SocketHooks = {
+  getToken: async () => (config.getToken ? ((await config.getToken()) ?? null) : null),
+  get tokenCanChange() {
+    return config.getToken !== undefined;
+  },
+  parse: parseJson,
+  closedError: (code, reason) =>
+    new MizanError(
+      0,
+      "socket_closed",
+      `the socket closed (${code}${reason === "" ? "" : `: ${reason}`}) before the answer came`,
+      { code, reason },
+    ),
+  onInvalidate: (key) => {
+    for (const onStale of [...(live.get(key)?.watchers ?? [])]) onStale();
+  },
+  onResync: () => void resync(),
+};
+
+function openSocket(): MizanSocket | null {
+  if (socket !== null) return socket;
+  const WebSocket = config.webSocket ?? globalWebSocket();
+  if (WebSocket === undefined) return null;
+  socket = new MizanSocket(socketUrl(), WebSocket, hooks, config.socket);
+  return socket;
+}
+
+/** Sends `request` over the socket when the transport says so and the socket can take it;
+ * `null` when it was not sent (send it over HTTP). */
+async function viaSocket(request: SocketRequest, options: CallOptions, key?: string): Promise<{ value: unknown } | null> {
+  if ((options.transport ?? config.transport) !== "ws") return null;
+  const reply = await openSocket()?.request(request, key);
+  return reply === undefined || reply === null ? null : { value: fromSocket(reply, request.type) };
+}
+
+/** A socket answer as the HTTP transport gives it: the body, or the `MizanError`. */
+function fromSocket(reply: SocketReply, sent: SocketRequest["type"]): unknown {
+  if (reply.type === "error") {
+    const code = reply.error?.code ?? "internal";
+    throw new MizanError(STATUS_OF_CODE[code] ?? 0, code, reply.error?.message ?? code, reply.error?.details ?? null);
+  }
+  if (reply.type === "result" && sent === "call") return { result: reply.result, invalidate: reply.invalidate ?? [] };
+  if (reply.type === "data" && sent === "ctx") return reply.data;
+  throw new MizanError(0, "invalid_response", `the server answered a ${sent} with ${String(reply.type)}`);
+}
+
+/** Where the socket stands (`"idle"` when it was never opened). */
+export function socketStatus(): SocketStatus {
+  return socket?.status ?? "idle";
+}
+
+/** Opens the socket again now: after a fatal close, after a 4401 once a fresh token is
+ * available, or to skip the rest of a backoff delay. */
+export function reconnect(): void {
+  if (config.transport === "ws") openSocket()?.reconnect();
+  else socket?.reconnect();
+}
+
+/** Closes the socket (calls in flight over it reject, fetches go over HTTP; live subscriptions
+ * are kept and sent again when the next request or subscription opens it). */
+export function disconnect(): void {
+  socket?.disconnect();
+}
+
+/** Whether observed instances are live: subscribed on the socket (the transport is `"ws"`). */
+export function liveUpdates(): boolean {
+  return config.transport === "ws";
+}
+
+interface Live {
+  context: string;
+  params: Record<string, unknown>;
+  watchers: Set<() => void>;
+}
+
+/** The instances watched for pushes, by instance key. */
+const live = new Map<string, Live>();
+
+/**
+ * Watches one context instance for server pushes: with the `"ws"` transport, the first watcher
+ * of an instance subscribes it on the socket (`sub`) and the last one to stop unsubscribes it
+ * (`unsub`); `onStale` runs for every push that names it. With `"http"` nothing is sent (and
+ * nothing pushed). `subscribeXxx` and the stores' observed instances use this. Returns the stop.
+ */
+export function watch(context: string, params: object, onStale: () => void): () => void {
+  const key = instanceKey(context, params);
+  let entry = live.get(key);
+  if (entry === undefined) {
+    entry = { context, params: sendable(params), watchers: new Set() };
+    live.set(key, entry);
+    if (config.transport === "ws") openSocket()?.sub(key, context, entry.params);
+  }
+  const watched = entry;
+  // A watcher of our own, so that one callback watching twice counts twice.
+  const watcher = () => onStale();
+  watched.watchers.add(watcher);
+  let active = true;
+  return () => {
+    if (!active) return;
+    active = false;
+    watched.watchers.delete(watcher);
+    if (watched.watchers.size === 0 && live.get(key) === watched) {
+      live.delete(key);
+      socket?.unsub(key);
+    }
+  };
 }
 
 /** A form's schema (`GET form/<name>/`). */
@@ -267,8 +501,11 @@ export async function validateForm(name: string, data: object): Promise<Validati
   return (await request("POST", `form/${encodeURIComponent(name)}/validate/`, data)) as Validation;
 }
 
-/** Fetches a context bundle (`GET ctx/<name>/`). */
-export async function fetchContext<T>(context: string, params: object): Promise<T> {
+/** Fetches a context bundle (`GET ctx/<name>/`, or a `ctx` message over the socket). */
+export async function fetchContext<T>(context: string, params: object, options: CallOptions = {}): Promise<T> {
+  const message: SocketRequest = { type: "ctx", name: context, params: sendable(params) };
+  const overSocket = await viaSocket(message, options, instanceKey(context, params));
+  if (overSocket !== null) return overSocket.value as T;
   return (await request("GET", `ctx/${encodeURIComponent(context)}/${query(params)}`)) as T;
 }
 
@@ -289,7 +526,8 @@ interface Instance {
 const instances = new Set<Instance>();
 
 /** Subscribes to one instance of a context: fetches it now and again whenever a mutation
- * invalidates it. */
+ * invalidates it: a call of this client, and, with the `"ws"` transport, any mutation the
+ * server pushes (then also after a `resync` or a reconnection). */
 export function subscribe<T>(
   context: string,
   params: object,
@@ -308,9 +546,13 @@ export function subscribe<T>(
     },
   };
   instances.add(instance);
+  const stop = watch(context, params, () => void instance.refresh());
   void instance.refresh();
   return {
-    unsubscribe: () => void instances.delete(instance),
+    unsubscribe: () => {
+      instances.delete(instance);
+      stop();
+    },
     refresh: () => instance.refresh(),
   };
 }

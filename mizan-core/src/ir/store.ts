@@ -9,10 +9,22 @@
 // - An invalidation (the `invalidate` list of a mutation's answer) marks the matching instances
 //   stale and refetches the observed ones; `resync()` does it for all of them. An unobserved
 //   stale instance is refetched when it is observed again.
+// - With the socket transport, an observed instance is subscribed on the socket (`watch`): a
+//   push naming it refetches it. Unobserved, it is unsubscribed; observed again after that, it
+//   is refetched (pushes were not heard meanwhile).
 // - Snapshots are immutable and change identity only when something changed, as
 //   `useSyncExternalStore` requires.
 
-import { addInvalidationListener, fetchContext, matches, MizanError } from "./runtime.js";
+import {
+  addInvalidationListener,
+  canonicalParams,
+  fetchContext,
+  instanceKey,
+  liveUpdates,
+  matches,
+  MizanError,
+  watch,
+} from "./runtime.js";
 import type { InvalidationListener, InvalidationTarget } from "./runtime.js";
 
 /** Where a query stands: no data yet, failed, or has data. */
@@ -71,21 +83,7 @@ export function toMizanError(error: unknown): MizanError {
   return new MizanError(0, "network_error", message);
 }
 
-/** Params in canonical form: names sorted, values as the strings sent in the query string,
- * `null` and `undefined` left out (they are not sent). */
-export function canonicalParams(params: object): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const name of Object.keys(params).sort()) {
-    const value = (params as Record<string, unknown>)[name];
-    if (value !== undefined && value !== null) out[name] = String(value);
-  }
-  return out;
-}
-
-/** The cache key of one instance. */
-export function instanceKey(context: string, params: object): string {
-  return JSON.stringify([context, Object.entries(canonicalParams(params))]);
-}
+export { canonicalParams, instanceKey } from "./runtime.js";
 
 interface Entry {
   readonly context: string;
@@ -98,6 +96,10 @@ interface Entry {
   stale: boolean;
   inFlight: Promise<void> | null;
   gcTimer: ReturnType<typeof setTimeout> | null;
+  /** The end of its watch for pushes, while observed. */
+  unwatch: (() => void) | null;
+  /** Whether a watch of it ended: pushes may have been missed since. */
+  unwatched: boolean;
 }
 
 const PENDING: QuerySnapshot<never> = Object.freeze({
@@ -153,6 +155,11 @@ export class MizanStore {
       clearTimeout(entry.gcTimer);
       entry.gcTimer = null;
     }
+    if (entry.unwatch === null) {
+      entry.unwatch = watch(entry.context, entry.params, () => void this.#markStale(entry));
+      // Live again after a pause: whatever was pushed meanwhile went unheard.
+      if (entry.unwatched && liveUpdates()) entry.stale = true;
+    }
     if (entry.stale || entry.snapshot.status !== "success") void this.#run(entry);
     let active = true;
     return () => {
@@ -160,7 +167,17 @@ export class MizanStore {
       active = false;
       entry.listeners.delete(listener);
       entry.observers -= 1;
-      if (entry.observers === 0) this.#scheduleGc(entry);
+      if (entry.observers === 0) {
+        this.#scheduleGc(entry);
+        // After the current task: an observer replaced at once (React's StrictMode mounts
+        // twice) keeps the subscription.
+        queueMicrotask(() => {
+          if (entry.observers > 0 || entry.unwatch === null) return;
+          entry.unwatch();
+          entry.unwatch = null;
+          entry.unwatched = true;
+        });
+      }
     };
   }
 
@@ -218,6 +235,8 @@ export class MizanStore {
         stale: false,
         inFlight: null,
         gcTimer: null,
+        unwatch: null,
+        unwatched: false,
       };
       this.#entries.set(key, entry);
       this.#unlisten ??= addInvalidationListener(this.#listener);

@@ -11,7 +11,7 @@ use super::message::Id;
 /// |---|---|
 /// | 1001 | [`Shutdown`](Self::Shutdown) |
 /// | 1009 | [`MessageTooBig`](Self::MessageTooBig) |
-/// | 1013 | [`SlowReader`](Self::SlowReader) |
+/// | 1013 | [`SlowReader`](Self::SlowReader), [`Overloaded`](Self::Overloaded) |
 /// | 4400 | [`Malformed`](Self::Malformed), [`Binary`](Self::Binary) |
 /// | 4401 | [`NotInitialized`](Self::NotInitialized), [`Unauthenticated`](Self::Unauthenticated), [`TokenExpired`](Self::TokenExpired), [`SessionRevoked`](Self::SessionRevoked) |
 /// | 4408 | [`InitTimeout`](Self::InitTimeout) |
@@ -64,6 +64,10 @@ pub enum CloseReason {
     /// The server is shutting down.
     #[error("server shutting down")]
     Shutdown,
+    /// The app already holds as many sockets as it allows: an upgrade that passed the check
+    /// while the last free place was being taken by another (try again later).
+    #[error("too many open sockets, try again later")]
+    Overloaded,
 }
 
 impl CloseReason {
@@ -72,7 +76,7 @@ impl CloseReason {
         match self {
             Self::Shutdown => 1001,
             Self::MessageTooBig { .. } => 1009,
-            Self::SlowReader => 1013,
+            Self::SlowReader | Self::Overloaded => 1013,
             Self::Malformed(_) | Self::Binary => 4400,
             Self::NotInitialized
             | Self::Unauthenticated

@@ -212,6 +212,12 @@ impl Connection {
         self.closed.as_ref()
     }
 
+    /// Whether a `resync` waits in the queue: the client has not read it yet (it stopped
+    /// reading, or the bus lost events a moment ago). A closed connection has none.
+    pub fn resync_pending(&self) -> bool {
+        self.resync_queued
+    }
+
     /// Subscriptions held, pending or active.
     pub fn subscription_count(&self) -> usize {
         self.subscriptions
@@ -731,6 +737,9 @@ impl Connection {
         self.state = State::Closed;
         self.queue.clear();
         self.progress_at = None;
+        self.resync_queued = false;
+        self.resync_deadline = None;
+        self.pong_queued = false;
         self.early.clear();
         self.ops.clear();
         self.index.clear();

@@ -51,6 +51,9 @@ pub struct SocketLimits {
     /// How long a queued `resync` may wait for the client to read it; then the connection
     /// closes with 1013. Default 10 s.
     pub resync_timeout: Duration,
+    /// How long the server waits for the socket to take its close frame (a client that stopped
+    /// reading takes nothing) before it drops the connection without one. Default 5 s.
+    pub close_timeout: Duration,
 }
 
 impl Default for SocketLimits {
@@ -69,6 +72,7 @@ impl Default for SocketLimits {
             max_pending_targets: 16,
             stall_timeout: Duration::from_secs(10),
             resync_timeout: Duration::from_secs(10),
+            close_timeout: Duration::from_secs(5),
         }
     }
 }

@@ -66,7 +66,7 @@
 //! | 4409 | duplicate id |
 //! | 4429 | second `init`, too many messages before `init` was answered |
 //! | 1009 | a message over 1 MiB |
-//! | 1013 | the client stopped reading (after a `resync`) |
+//! | 1013 | the client stopped reading (after a `resync`); an upgrade that raced past the app's socket cap |
 //! | 1001 | server shutdown |
 //!
 //! # Subscriptions and pushes

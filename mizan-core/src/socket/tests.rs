@@ -1263,3 +1263,26 @@ fn a_bus_resync_reaches_connections_with_subscriptions() {
     idle.conn.on_resync(idle.now);
     assert_eq!(idle.sent(), Vec::<Value>::new());
 }
+
+#[test]
+fn resync_pending_lasts_until_the_resync_is_read_or_the_connection_closes() {
+    let limits = no_rechecks();
+    let mut h = Harness::ready_with(limits);
+    h.subscribe(1, "user", json!({}));
+    h.invalidate(&[broad("user")]);
+    assert!(!h.conn.resync_pending());
+    h.now += limits.stall_timeout;
+    h.tick();
+    assert!(h.conn.resync_pending());
+    assert_eq!(h.sent(), [json!({"type": "resync"})]);
+    assert!(!h.conn.resync_pending());
+    // Stalled again and never read: closed with 1013, nothing pending any more.
+    h.invalidate(&[broad("user")]);
+    h.now += limits.stall_timeout;
+    h.tick();
+    assert!(h.conn.resync_pending());
+    h.now += limits.resync_timeout;
+    h.tick();
+    assert_eq!(h.close_code(), Some(1013));
+    assert!(!h.conn.resync_pending());
+}

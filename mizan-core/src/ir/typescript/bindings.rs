@@ -281,6 +281,9 @@ pub(super) fn call_doc(function: &crate::ir::IrFunction) -> String {
     if let Some(auth) = &function.auth {
         let _ = write!(doc, "; auth: {auth}");
     }
+    if function.transports.iter().any(|t| t == "websocket") {
+        doc.push_str("; callable over the socket");
+    }
     doc.push_str(").");
     doc
 }

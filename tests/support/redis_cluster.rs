@@ -1,0 +1,391 @@
+//! A real Redis Cluster for tests and benchmarks: six `redis-server --cluster-enabled yes` on
+//! free loopback ports (three masters, each with one replica, made by
+//! `redis-cli --cluster create`), in a private directory, all killed on drop.
+//!
+//! Nodes time out after 1 s (`cluster-node-timeout 1000`), so a killed master's replica takes
+//! over within a few seconds. Nothing is mocked, and nothing ever talks to a Redis this fixture
+//! did not start.
+
+// Each test binary that includes this file uses a different part of it.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::thread::sleep;
+use std::time::{Duration, Instant};
+
+/// How long the cluster may take to form, or to fail over.
+const SETTLE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Six nodes on `127.0.0.1`; after [`start`](Self::start), nodes 0–2 are the masters (see
+/// [`replica_of`](Self::replica_of) for their replicas).
+pub(crate) struct RedisCluster {
+    nodes: Vec<Node>,
+    dir: PathBuf,
+}
+
+struct Node {
+    port: u16,
+    child: Option<Child>,
+}
+
+impl RedisCluster {
+    /// Starts six nodes, joins them into a cluster with one replica per master, and waits until
+    /// every node reports `cluster_state:ok` and every replica is in sync.
+    ///
+    /// Panics with instructions when `redis-server` or `redis-cli` is not installed.
+    pub(crate) fn start() -> Self {
+        let server = find_binary("redis-server");
+        let cli = find_binary("redis-cli");
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("mizan-cluster-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("create a directory for the cluster");
+        let mut cluster = Self {
+            nodes: Vec::new(),
+            dir,
+        };
+        let ports = free_ports(12);
+        for (port, bus_port) in ports[..6].iter().zip(&ports[6..]) {
+            let node_dir = cluster.dir.join(port.to_string());
+            std::fs::create_dir_all(&node_dir).expect("a node directory");
+            let child = Command::new(&server)
+                .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+                .args(["--cluster-enabled", "yes", "--cluster-node-timeout", "1000"])
+                .args(["--cluster-port", &bus_port.to_string()])
+                .args(["--cluster-config-file", "nodes.conf"])
+                .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
+                .arg("--dir")
+                .arg(&node_dir)
+                .arg("--logfile")
+                .arg(node_dir.join("redis.log"))
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap_or_else(|err| panic!("cannot run {}: {err}", server.display()));
+            let pid = child.id();
+            cluster.nodes.push(Node {
+                port: *port,
+                child: Some(child),
+            });
+            let node = cluster.nodes.len() - 1;
+            cluster.until(&format!("node {node} answering PING"), || {
+                cluster.command(node, &["PING"]).is_ok_and(|r| r == "+PONG")
+                    && cluster
+                        .command(node, &["INFO", "server"])
+                        .unwrap_or_default()
+                        .lines()
+                        .any(|line| line.trim_end() == format!("process_id:{pid}"))
+            });
+        }
+        let addresses: Vec<String> = cluster
+            .nodes
+            .iter()
+            .map(|n| format!("127.0.0.1:{}", n.port))
+            .collect();
+        let created = Command::new(&cli)
+            .args(["--cluster", "create"])
+            .args(&addresses)
+            .args(["--cluster-replicas", "1", "--cluster-yes"])
+            .stdin(Stdio::null())
+            .output()
+            .expect("run redis-cli --cluster create");
+        assert!(
+            created.status.success(),
+            "redis-cli --cluster create failed:\n{}{}",
+            String::from_utf8_lossy(&created.stdout),
+            String::from_utf8_lossy(&created.stderr)
+        );
+        cluster.until("the cluster forming", || {
+            (0..6).all(|node| cluster.is_ok(node) && cluster.knows_all(node))
+                && (0..3).all(|master| cluster.role(master) == "master")
+                && (3..6).all(|replica| cluster.in_sync(replica))
+        });
+        cluster
+    }
+
+    /// The number of nodes.
+    pub(crate) fn len(&self) -> usize {
+        self.nodes.len()
+    }
+
+    /// The port of node `node`.
+    pub(crate) fn port(&self, node: usize) -> u16 {
+        self.nodes[node].port
+    }
+
+    /// The `redis://` URL of node `node`.
+    pub(crate) fn url(&self, node: usize) -> String {
+        format!("redis://127.0.0.1:{}/", self.nodes[node].port)
+    }
+
+    /// Every node's URL, starting with node `first` (a client tries seed nodes in order).
+    pub(crate) fn urls_from(&self, first: usize) -> Vec<String> {
+        (0..self.len())
+            .map(|i| self.url((first + i) % self.len()))
+            .collect()
+    }
+
+    /// Every node's URL, node 0 first.
+    pub(crate) fn urls(&self) -> Vec<String> {
+        self.urls_from(0)
+    }
+
+    /// The nodes that are running masters now.
+    pub(crate) fn masters(&self) -> Vec<usize> {
+        (0..self.len())
+            .filter(|&node| self.is_running(node) && self.role(node) == "master")
+            .collect()
+    }
+
+    /// The running master that owns `key`'s slot (the others answer `-MOVED`).
+    pub(crate) fn owner_of(&self, key: &str) -> usize {
+        self.masters()
+            .into_iter()
+            .find(|&node| {
+                self.command(node, &["EXISTS", key])
+                    .is_ok_and(|r| r.starts_with(':'))
+            })
+            .unwrap_or_else(|| panic!("no master owns {key}"))
+    }
+
+    /// How many keys node `node` holds.
+    pub(crate) fn key_count(&self, node: usize) -> u64 {
+        let reply = self.command(node, &["DBSIZE"]).expect("DBSIZE");
+        reply[1..]
+            .parse()
+            .unwrap_or_else(|_| panic!("DBSIZE answered {reply}"))
+    }
+
+    /// How many connections listen on `channel` at node `node` (`PUBSUB NUMSUB` counts the
+    /// node's own clients only); 0 for a killed node.
+    pub(crate) fn subscribers(&self, node: usize, channel: &str) -> u64 {
+        if !self.is_running(node) {
+            return 0;
+        }
+        let reply = self
+            .raw(node, &["PUBSUB", "NUMSUB", channel], 4)
+            .expect("PUBSUB NUMSUB");
+        // `*2`, `$len`, the channel, `:count`.
+        reply[3][1..].parse().expect("a count")
+    }
+
+    /// Kills node `node` (as a crash would) and waits for it to exit.
+    pub(crate) fn kill(&mut self, node: usize) {
+        if let Some(mut child) = self.nodes[node].child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Freezes node `node` with `SIGSTOP`: connections stay open, nothing is answered (and
+    /// after a second the other nodes count it as failed).
+    pub(crate) fn pause(&self, node: usize) {
+        self.signal(node, "-STOP");
+    }
+
+    /// Lets a paused node go on with `SIGCONT`.
+    pub(crate) fn resume(&self, node: usize) {
+        self.signal(node, "-CONT");
+    }
+
+    fn signal(&self, node: usize, signal: &str) {
+        let child = self.nodes[node]
+            .child
+            .as_ref()
+            .expect("the node is running");
+        let status = Command::new("kill")
+            .args([signal, &child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill {signal} failed");
+    }
+
+    /// Waits until every running node reports `cluster_state:ok`.
+    pub(crate) fn wait_ok(&self) {
+        self.until("every node reporting cluster_state:ok", || {
+            (0..self.len()).all(|n| !self.is_running(n) || self.is_ok(n))
+        });
+    }
+
+    /// Kills master `master` and waits until its replica has taken over and every running node
+    /// reports `cluster_state:ok` again; the new master.
+    pub(crate) fn kill_and_fail_over(&mut self, master: usize) -> usize {
+        let replica = self.replica_of(master);
+        self.kill(master);
+        self.until("the replica taking over", || {
+            self.role(replica) == "master"
+                && (0..self.len()).all(|n| !self.is_running(n) || self.is_ok(n))
+        });
+        replica
+    }
+
+    /// The running replica of master `master`.
+    pub(crate) fn replica_of(&self, master: usize) -> usize {
+        let port = self.port(master).to_string();
+        (0..self.len())
+            .find(|&node| {
+                self.is_running(node)
+                    && self
+                        .command(node, &["INFO", "replication"])
+                        .unwrap_or_default()
+                        .lines()
+                        .any(|line| line.trim_end() == format!("master_port:{port}"))
+            })
+            .unwrap_or_else(|| panic!("master {master} has no running replica"))
+    }
+
+    /// Sends one command to node `node`; the reply's first line (`+PONG`, `:3`, `-MOVED ...`),
+    /// or a bulk string's contents.
+    pub(crate) fn command(&self, node: usize, args: &[&str]) -> std::io::Result<String> {
+        let lines = self.raw(node, args, 1)?;
+        let line = lines.into_iter().next().unwrap_or_default();
+        Ok(line)
+    }
+
+    /// Sends one command; the first `lines` lines of the reply, a bulk string read whole.
+    fn raw(&self, node: usize, args: &[&str], lines: usize) -> std::io::Result<Vec<String>> {
+        let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, self.port(node)));
+        let mut stream = TcpStream::connect_timeout(&addr, Duration::from_millis(500))?;
+        stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+        let mut request = format!("*{}\r\n", args.len());
+        for arg in args {
+            request.push_str(&format!("${}\r\n{arg}\r\n", arg.len()));
+        }
+        stream.write_all(request.as_bytes())?;
+        let mut reader = BufReader::new(stream);
+        let mut out = Vec::new();
+        while out.len() < lines {
+            let mut line = String::new();
+            reader.read_line(&mut line)?;
+            let line = line.trim_end().to_owned();
+            // A bulk string alone: its contents instead of its length.
+            match line
+                .strip_prefix('$')
+                .and_then(|len| len.parse::<usize>().ok())
+            {
+                Some(len) if lines == 1 => {
+                    let mut body = vec![0; len + 2];
+                    reader.read_exact(&mut body)?;
+                    body.truncate(len);
+                    out.push(String::from_utf8_lossy(&body).into_owned());
+                }
+                _ => out.push(line),
+            }
+        }
+        Ok(out)
+    }
+
+    fn is_running(&self, node: usize) -> bool {
+        self.nodes[node].child.is_some()
+    }
+
+    fn is_ok(&self, node: usize) -> bool {
+        self.command(node, &["CLUSTER", "INFO"])
+            .is_ok_and(|info| info.lines().any(|l| l.trim_end() == "cluster_state:ok"))
+    }
+
+    fn knows_all(&self, node: usize) -> bool {
+        let all = format!("cluster_known_nodes:{}", self.len());
+        self.command(node, &["CLUSTER", "INFO"])
+            .is_ok_and(|info| info.lines().any(|l| l.trim_end() == all))
+    }
+
+    /// `master` or `slave`, from `INFO replication`; empty when the node does not answer.
+    fn role(&self, node: usize) -> String {
+        let info = self
+            .command(node, &["INFO", "replication"])
+            .unwrap_or_default();
+        info.lines()
+            .find_map(|line| line.trim_end().strip_prefix("role:"))
+            .unwrap_or_default()
+            .to_owned()
+    }
+
+    fn in_sync(&self, replica: usize) -> bool {
+        let info = self
+            .command(replica, &["INFO", "replication"])
+            .unwrap_or_default();
+        info.lines()
+            .any(|l| l.trim_end() == "master_link_status:up")
+    }
+
+    /// Polls `condition` until it holds, panicking with the nodes' logs after
+    /// [`SETTLE_TIMEOUT`].
+    fn until(&self, what: &str, mut condition: impl FnMut() -> bool) {
+        let deadline = Instant::now() + SETTLE_TIMEOUT;
+        while !condition() {
+            if Instant::now() > deadline {
+                let logs: String = self
+                    .nodes
+                    .iter()
+                    .map(|node| {
+                        let log = self.dir.join(node.port.to_string()).join("redis.log");
+                        let log = std::fs::read_to_string(log).unwrap_or_default();
+                        let tail: Vec<&str> = log.lines().rev().take(15).collect();
+                        format!(
+                            "--- node {}:\n{}\n",
+                            node.port,
+                            tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+                        )
+                    })
+                    .collect();
+                panic!("{what} did not happen within {SETTLE_TIMEOUT:?}\n{logs}");
+            }
+            sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for RedisCluster {
+    fn drop(&mut self) {
+        for node in 0..self.nodes.len() {
+            self.kill(node);
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// `name` from `PATH` (or the usual system directories).
+fn find_binary(name: &str) -> PathBuf {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain(["/usr/bin", "/usr/sbin", "/usr/local/bin"].map(PathBuf::from))
+        .map(|dir| dir.join(name))
+        .find(|candidate| is_file(candidate))
+        .unwrap_or_else(|| {
+            panic!(
+                "{name} is not installed, and the Redis Cluster tests start their own cluster. \
+                 Install it (Debian/Ubuntu: `apt-get install -y redis-server`, which brings \
+                 redis-cli; macOS: `brew install redis`) or run ./scripts/test.sh, which \
+                 installs it"
+            )
+        })
+}
+
+fn is_file(path: &Path) -> bool {
+    path.metadata().is_ok_and(|meta| meta.is_file())
+}
+
+/// `n` distinct loopback ports nobody listens on right now (never 6379, nor 16379: those may
+/// be someone's Redis and its cluster bus).
+fn free_ports(n: usize) -> Vec<u16> {
+    // Hold every listener until all are chosen, so that no port is handed out twice.
+    let mut listeners = Vec::new();
+    while listeners.len() < n {
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind a free port");
+        let port = listener.local_addr().expect("a local address").port();
+        if port != 6379 && port != 16379 {
+            listeners.push(listener);
+        }
+    }
+    listeners
+        .iter()
+        .map(|l| l.local_addr().expect("a local address").port())
+        .collect()
+}
