@@ -1,14 +1,20 @@
-//! The client of `scripts/chaos.sh`: three demo instances on one Redis and one database, mixed
-//! traffic for a bounded time, and Redis frozen, killed and restarted underneath.
+//! The client of `scripts/chaos.sh`: three demo instances on one Redis (or one Redis Cluster)
+//! and one database, mixed traffic for a bounded time, and Redis frozen, killed and restarted
+//! underneath.
 //!
 //! ```text
 //! CHAOS_DEMO=target/release/examples/demo DATABASE_URL=postgres://... \
 //!     cargo run --release --example chaos
+//! CHAOS_REDIS=cluster ...   # a Redis Cluster instead of one redis-server
 //! ```
 //!
 //! It starts a `redis-server` of its own on a free loopback port (no persistence) and three demo
 //! processes (`CHAOS_DEMO`), on axum, tower and actix, all with `MIZAN_REDIS_URL` on that Redis
-//! and the same `DATABASE_URL` and secrets. For `CHAOS_SECONDS` (default 90) it runs:
+//! and the same `DATABASE_URL` and secrets. With `CHAOS_REDIS=cluster` it starts a Redis Cluster
+//! instead (three masters, one replica each: the fixture of `tests/support/redis_cluster.rs`)
+//! and gives each instance `MIZAN_REDIS_CLUSTER` with every node as a seed, starting from a
+//! different master, so that the three invalidation-bus listeners sit on three different masters.
+//! For `CHAOS_SECONDS` (default 90) it runs:
 //!
 //! - one writer per key, each writing `v1`, `v2`, ... in order on a different instance each time:
 //!   three users' names (`update_profile`), four note folders (`add_note`), the catalog
@@ -20,11 +26,18 @@
 //!   and the token must be refused on the first.
 //!
 //! Meanwhile Redis is frozen (`SIGSTOP`) for a few seconds and thawed (`SIGCONT`), killed
-//! (`SIGKILL`) and restarted empty, and frozen again. The report: requests, non-2xx answers by
-//! status, transport errors, stale reads, revocation failures, latency, peak RSS per instance,
-//! and how long after Redis came back each instance re-applied the purges it lost (from the
-//! demo's `lost purges re-applied` log lines). Exits non-zero on a stale read, a 5xx or a
-//! revocation failure. Everything it started is stopped at the end.
+//! (`SIGKILL`) and restarted empty, and frozen again. On a cluster (see [`timeline`]): a master
+//! is frozen for longer than the node timeout (its replica is promoted meanwhile, and the old
+//! master comes back as a replica), another master is killed and its replica takes over, and
+//! the killed node is started again and rejoins as a replica. The report: requests, non-2xx
+//! answers by status, transport errors, stale reads, revocation failures, latency, peak RSS per
+//! instance, each fault step with its time (and, on a cluster, the roles it left), how often
+//! each instance's invalidation bus lost Redis and came back, and how long after Redis answered
+//! again each instance re-applied the purges it lost (from the demo's log lines). Exits non-zero
+//! on a stale read, a 5xx or a revocation failure. Everything it started is stopped at the end.
+
+#[path = "../tests/support/redis_cluster.rs"]
+mod redis_cluster;
 
 use std::collections::BTreeMap;
 use std::error::Error;
@@ -35,6 +48,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use redis_cluster::RedisCluster;
 use serde_json::{json, Value};
 
 type BoxError = Box<dyn Error + Send + Sync>;
@@ -130,6 +144,78 @@ impl Drop for Redis {
     }
 }
 
+/// What the instances share: one `redis-server`, or a Redis Cluster.
+enum Backend {
+    Single(Redis),
+    Cluster(RedisCluster),
+}
+
+impl Backend {
+    /// The variable and value that point instance number `i` at this backend. On a cluster the
+    /// seeds are every node, starting at master `i`: the instance's bus listens on the first
+    /// seed that accepts.
+    fn env(&self, i: usize) -> (&'static str, String) {
+        match self {
+            Backend::Single(redis) => ("MIZAN_REDIS_URL", redis.url()),
+            Backend::Cluster(cluster) => {
+                let seeds: Vec<String> = (0..cluster.len())
+                    .map(|n| format!("127.0.0.1:{}", cluster.port((i + n) % cluster.len())))
+                    .collect();
+                ("MIZAN_REDIS_CLUSTER", seeds.join(","))
+            }
+        }
+    }
+
+    fn describe(&self) -> String {
+        match self {
+            Backend::Single(redis) => format!("redis on port {}", redis.port),
+            Backend::Cluster(cluster) => format!("Redis Cluster {}", roles(cluster)),
+        }
+    }
+
+    fn stop(&mut self) {
+        match self {
+            Backend::Single(redis) => redis.kill(),
+            Backend::Cluster(cluster) => {
+                for node in 0..cluster.len() {
+                    cluster.kill(node);
+                }
+            }
+        }
+    }
+}
+
+/// Every node of the cluster with its port and role (`node 3 :41234 replica of 0`), from each
+/// node's `INFO replication`; `down` for a node that does not answer.
+fn roles(cluster: &RedisCluster) -> String {
+    let text: Vec<String> = (0..cluster.len())
+        .map(|node| {
+            let info = cluster
+                .command(node, &["INFO", "replication"])
+                .unwrap_or_default();
+            let field = |name: &str| {
+                info.lines()
+                    .find_map(|line| line.trim_end().strip_prefix(name))
+                    .map(str::to_owned)
+            };
+            let role = match field("role:").as_deref() {
+                Some("master") => "master".to_owned(),
+                Some("slave") => {
+                    let port = field("master_port:").and_then(|p| p.parse::<u16>().ok());
+                    match (0..cluster.len()).find(|&m| Some(cluster.port(m)) == port) {
+                        Some(master) => format!("replica of {master}"),
+                        None => "replica".to_owned(),
+                    }
+                }
+                Some(other) => other.to_owned(),
+                None => "down".to_owned(),
+            };
+            format!("node {node} :{} {role}", cluster.port(node))
+        })
+        .collect();
+    format!("[{}]", text.join(", "))
+}
+
 /// A demo process.
 struct Instance {
     adapter: &'static str,
@@ -142,7 +228,7 @@ impl Instance {
     fn start(
         demo: &Path,
         adapter: &'static str,
-        redis: &str,
+        (redis_var, redis): (&str, String),
         out: &Path,
     ) -> Result<Self, BoxError> {
         let port = free_port();
@@ -150,7 +236,7 @@ impl Instance {
         let child = Command::new(demo)
             .env("MIZAN_ADDR", format!("127.0.0.1:{port}"))
             .env("MIZAN_ADAPTER", adapter)
-            .env("MIZAN_REDIS_URL", redis)
+            .env(redis_var, redis)
             .env("MIZAN_SSR", "off")
             .env("NO_COLOR", "1")
             .env(
@@ -207,17 +293,43 @@ enum Fault {
     Freeze(Duration),
     /// `SIGKILL`, then a new, empty server on the same port after this long.
     KillAndRestart(Duration),
-    // Hook: a Redis Cluster run adds `KillMaster` (kill one master, its replica takes over)
-    // here when the cluster support lands; `timeline` then schedules it.
+    /// Cluster: `SIGSTOP` master 0 (the first seed of the axum instance, so its bus listener),
+    /// then `SIGCONT` after this long. Longer than the node timeout (1 s), so its replica is
+    /// promoted meanwhile and the old master comes back as a replica.
+    FreezeMaster(Duration),
+    /// Cluster: `SIGKILL` master 1 (or another master, if 1 is no longer one), and wait until
+    /// its replica has taken over.
+    KillMaster,
+    /// Cluster: start the node `KillMaster` killed again, empty, with its cluster configuration;
+    /// it rejoins as a replica of the node that replaced it.
+    RestartKilled,
 }
 
 /// When each fault starts, as a fraction of the run.
-fn timeline() -> Vec<(f64, Fault)> {
-    vec![
-        (0.2, Fault::Freeze(Duration::from_secs(5))),
-        (0.5, Fault::KillAndRestart(Duration::from_secs(3))),
-        (0.75, Fault::Freeze(Duration::from_secs(3))),
-    ]
+fn timeline(cluster: bool) -> Vec<(f64, Fault)> {
+    if cluster {
+        vec![
+            (0.2, Fault::FreezeMaster(Duration::from_secs(4))),
+            (0.45, Fault::KillMaster),
+            (0.75, Fault::RestartKilled),
+        ]
+    } else {
+        vec![
+            (0.2, Fault::Freeze(Duration::from_secs(5))),
+            (0.5, Fault::KillAndRestart(Duration::from_secs(3))),
+            (0.75, Fault::Freeze(Duration::from_secs(3))),
+        ]
+    }
+}
+
+/// One step of a fault.
+struct Event {
+    /// What happened, in full.
+    what: String,
+    /// Its name in the stale-read and re-applied lines (`SIGCONT`, `restarted`, ...).
+    short: String,
+    /// When, in unix ms.
+    at: u64,
 }
 
 /// What the traffic saw.
@@ -240,8 +352,8 @@ struct Shared {
     /// Per key: the newest value whose mutation has returned.
     returned: Vec<AtomicU64>,
     done: AtomicBool,
-    /// (what, unix ms) of every fault step, for the report.
-    events: Mutex<Vec<(String, u64)>>,
+    /// Every fault step, for the report.
+    events: Mutex<Vec<Event>>,
 }
 
 impl Shared {
@@ -303,12 +415,15 @@ impl Shared {
         }
     }
 
-    fn last_recovery_before(&self, at: u64) -> Option<(String, u64)> {
+    /// The last fault step before `at`: its short name and unix ms. (On one server, a purge
+    /// can only be re-applied after `SIGCONT` or `restarted`; on a cluster, the masters that
+    /// were not hit answer all along.)
+    fn last_event_before(&self, at: u64) -> Option<(String, u64)> {
         let events = self.events.lock().unwrap();
         events
             .iter()
-            .rfind(|(what, when)| *when <= at && (what == "SIGCONT" || what == "restarted"))
-            .cloned()
+            .rfind(|event| event.at <= at)
+            .map(|event| (event.short.clone(), event.at))
     }
 }
 
@@ -416,6 +531,12 @@ fn reapplied_at(log: &Path) -> Vec<u64> {
         .collect()
 }
 
+/// How many lines of a demo log contain `needle`.
+fn log_count(log: &Path, needle: &str) -> usize {
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    text.lines().filter(|line| line.contains(needle)).count()
+}
+
 #[tokio::main]
 async fn main() -> Result<(), BoxError> {
     let demo = PathBuf::from(
@@ -430,10 +551,21 @@ async fn main() -> Result<(), BoxError> {
     std::fs::create_dir_all(&out)?;
     let run = Duration::from_secs(seconds);
 
-    let mut redis = Redis::start(&out)?;
+    let cluster = match std::env::var("CHAOS_REDIS").as_deref() {
+        Ok("cluster") => true,
+        Ok("single") | Err(_) => false,
+        Ok(other) => {
+            return Err(format!("CHAOS_REDIS={other:?}: expected single or cluster").into())
+        }
+    };
+    let mut backend = if cluster {
+        Backend::Cluster(tokio::task::block_in_place(RedisCluster::start))
+    } else {
+        Backend::Single(Redis::start(&out)?)
+    };
     let mut instances = Vec::new();
-    for adapter in ADAPTERS {
-        instances.push(Instance::start(&demo, adapter, &redis.url(), &out)?);
+    for (i, adapter) in ADAPTERS.into_iter().enumerate() {
+        instances.push(Instance::start(&demo, adapter, backend.env(i), &out)?);
     }
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
@@ -446,8 +578,8 @@ async fn main() -> Result<(), BoxError> {
         }
     }
     println!(
-        "chaos: redis on port {}, instances {}, {seconds} s, database {}",
-        redis.port,
+        "chaos: {}, instances {}, {seconds} s, database {}",
+        backend.describe(),
         instances
             .iter()
             .map(|i| format!("{} {}", i.adapter, i.url))
@@ -510,8 +642,8 @@ async fn main() -> Result<(), BoxError> {
                 };
                 if seen < floor {
                     let since = shared
-                        .last_recovery_before(started_ms)
-                        .map_or("no Redis recovery before it".to_owned(), |(what, at)| {
+                        .last_event_before(started_ms)
+                        .map_or("no fault before it".to_owned(), |(what, at)| {
                             format!("{} ms after {what}", started_ms - at)
                         });
                     let report = format!(
@@ -558,33 +690,94 @@ async fn main() -> Result<(), BoxError> {
     }
 
     // The faults.
-    for (at, fault) in timeline() {
+    let event = |what: String, short: &str| {
+        println!("chaos: {:>6.1} s  {what}", started.elapsed().as_secs_f64());
+        shared.events.lock().unwrap().push(Event {
+            what,
+            short: short.to_owned(),
+            at: unix_ms(),
+        });
+    };
+    let mut killed = None;
+    for (at, fault) in timeline(cluster) {
         let start_at = started + run.mul_f64(at);
         tokio::time::sleep_until(start_at.into()).await;
-        let pid = redis.pid();
-        let event = |what: &str| {
-            shared
-                .events
-                .lock()
-                .unwrap()
-                .push((what.to_owned(), unix_ms()));
-            println!("chaos: {:>6.1} s  {what}", started.elapsed().as_secs_f64());
-        };
-        match fault {
-            Fault::Freeze(length) => {
-                signal(pid, "-STOP");
-                event("SIGSTOP");
+        match (fault, &mut backend) {
+            (Fault::Freeze(length), Backend::Single(redis)) => {
+                signal(redis.pid(), "-STOP");
+                event("SIGSTOP".into(), "SIGSTOP");
                 tokio::time::sleep(length).await;
-                signal(pid, "-CONT");
-                event("SIGCONT");
+                signal(redis.pid(), "-CONT");
+                event("SIGCONT".into(), "SIGCONT");
             }
-            Fault::KillAndRestart(down) => {
+            (Fault::KillAndRestart(down), Backend::Single(redis)) => {
                 redis.kill();
-                event("killed");
+                event("killed".into(), "killed");
                 tokio::time::sleep(down).await;
                 redis.spawn()?;
-                event("restarted");
+                event("restarted".into(), "restarted");
             }
+            (Fault::FreezeMaster(length), Backend::Cluster(nodes)) => {
+                let master = 0;
+                let replica = tokio::task::block_in_place(|| nodes.replica_of(master));
+                let thaw_at = Instant::now() + length;
+                nodes.pause(master);
+                event(
+                    format!("SIGSTOP master node {master} (its replica: node {replica})"),
+                    "SIGSTOP",
+                );
+                // Watch the replica (which answers) until the thaw.
+                let mut promoted = false;
+                while Instant::now() < thaw_at {
+                    if !promoted && nodes.role(replica) == "master" {
+                        promoted = true;
+                        event(format!("node {replica} promoted to master"), "promoted");
+                    }
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                nodes.resume(master);
+                event(format!("SIGCONT node {master}"), "SIGCONT");
+                tokio::task::block_in_place(|| nodes.wait_ok());
+                event(
+                    format!("cluster_state:ok on every node: {}", roles(nodes)),
+                    "cluster ok",
+                );
+            }
+            (Fault::KillMaster, Backend::Cluster(nodes)) => {
+                let master = tokio::task::block_in_place(|| {
+                    let masters = nodes.masters();
+                    if masters.contains(&1) {
+                        1
+                    } else {
+                        masters[0]
+                    }
+                });
+                let replica = tokio::task::block_in_place(|| nodes.replica_of(master));
+                event(
+                    format!("SIGKILL master node {master} (its replica: node {replica})"),
+                    "killed",
+                );
+                let promoted = tokio::task::block_in_place(|| nodes.kill_and_fail_over(master));
+                event(
+                    format!(
+                        "node {promoted} promoted, cluster_state:ok on every running node: {}",
+                        roles(nodes)
+                    ),
+                    "failed over",
+                );
+                killed = Some(master);
+            }
+            (Fault::RestartKilled, Backend::Cluster(nodes)) => {
+                if let Some(node) = killed.take() {
+                    event(format!("restarting node {node}"), "restarting");
+                    tokio::task::block_in_place(|| nodes.restart(node));
+                    event(
+                        format!("node {node} rejoined: {}", roles(nodes)),
+                        "rejoined",
+                    );
+                }
+            }
+            (fault, _) => return Err(format!("{fault:?} does not apply to this backend").into()),
         }
     }
     tokio::time::sleep_until((started + run).into()).await;
@@ -616,7 +809,11 @@ async fn main() -> Result<(), BoxError> {
     for instance in &mut instances {
         instance.stop();
     }
-    redis.kill();
+    let final_topology = match &backend {
+        Backend::Cluster(nodes) => Some(roles(nodes)),
+        Backend::Single(_) => None,
+    };
+    backend.stop();
 
     // Report.
     let stats = shared.stats.lock().unwrap();
@@ -681,15 +878,15 @@ async fn main() -> Result<(), BoxError> {
             None => println!("- peak RSS {adapter}: unknown"),
         }
     }
-    println!("- Redis faults, and lost purges re-applied after Redis answered again:");
-    for (what, at) in shared.events.lock().unwrap().iter() {
-        println!("    - {what} at +{} ms", at.saturating_sub(tag));
+    println!("- Redis faults, and lost purges re-applied (after the last fault step before):");
+    for event in shared.events.lock().unwrap().iter() {
+        println!("    - +{} ms: {}", event.at.saturating_sub(tag), event.what);
     }
     for instance in &instances {
         for at in reapplied_at(&instance.log) {
             let since = shared
-                .last_recovery_before(at)
-                .map_or("before any recovery".to_owned(), |(what, when)| {
+                .last_event_before(at)
+                .map_or("before any fault".to_owned(), |(what, when)| {
                     format!("{} ms after {what}", at - when)
                 });
             println!(
@@ -698,6 +895,20 @@ async fn main() -> Result<(), BoxError> {
                 at.saturating_sub(tag)
             );
         }
+    }
+
+    println!("- invalidation bus, from each instance's log:");
+    for instance in &instances {
+        println!(
+            "    - {}: lost Redis {}×, reconnected with a resync {}×, published late {}×",
+            instance.adapter,
+            log_count(&instance.log, "invalidation bus lost Redis"),
+            log_count(&instance.log, "invalidation bus reconnected"),
+            log_count(&instance.log, "invalidation bus published a message late"),
+        );
+    }
+    if let Some(topology) = final_topology {
+        println!("- cluster at the end: {topology}");
     }
 
     let failed = !stats.stale.is_empty()

@@ -15,6 +15,8 @@
 mod app;
 #[path = "support/database.rs"]
 mod database;
+#[path = "support/redis_cluster.rs"]
+mod redis_cluster;
 #[path = "support/redis_server.rs"]
 mod redis_server;
 #[path = "../examples/demo/serve.rs"]
@@ -47,6 +49,20 @@ impl SharedRedis for redis_server::RedisServer {
 
     async fn bus(&self) -> RedisBus {
         RedisBus::connect(self.url()).await.expect("the bus")
+    }
+}
+
+impl SharedRedis for redis_cluster::RedisCluster {
+    async fn cache(&self) -> RedisCache {
+        RedisCache::connect_cluster(self.urls())
+            .await
+            .expect("the cache")
+    }
+
+    async fn bus(&self) -> RedisBus {
+        RedisBus::connect_cluster(self.urls())
+            .await
+            .expect("the bus")
     }
 }
 
@@ -241,7 +257,19 @@ struct StaleRead {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn after_a_mutation_returns_on_any_instance_no_instance_serves_older_data() {
     let redis = redis_server::RedisServer::start();
-    let fleet = Arc::new(Fleet::start(&redis).await);
+    no_instance_serves_older_data(&redis).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_a_redis_cluster_no_instance_serves_older_data_either() {
+    let cluster = redis_cluster::RedisCluster::start();
+    no_instance_serves_older_data(&cluster).await;
+}
+
+/// Concurrent writers and readers spread over the three instances: no read that starts after a
+/// mutation returned shows older data, and at the end every instance shows the last values.
+async fn no_instance_serves_older_data(redis: &impl SharedRedis) {
+    let fleet = Arc::new(Fleet::start(redis).await);
     let n = fleet.instances.len();
 
     // Seeded once, although three instances created the schema at the same moment.

@@ -779,6 +779,28 @@ async fn a_mutation_on_one_instance_reaches_a_subscriber_of_another_through_redi
                    "targets": [{"context": "user", "params": {"user_id": 2}}]}),
             "{adapter:?}"
         );
+
+        // Every further mutation on A reaches B's subscriber too; how long after A answered is
+        // printed (figures for the docs, not asserted: timing is for benchmarks).
+        let (mut after_answer, mut after_request) = (Vec::new(), Vec::new());
+        for round in 0..20 {
+            let sent = Instant::now();
+            let name = format!("B{round}");
+            a.http_call("update_profile", json!({"user_id": 2, "name": name}))
+                .await;
+            let answered = Instant::now();
+            let push = recv(&mut watcher).await;
+            assert_eq!(push["type"], "invalidate", "{adapter:?}");
+            after_answer.push(answered.elapsed());
+            after_request.push(sent.elapsed());
+        }
+        after_answer.sort();
+        after_request.sort();
+        eprintln!(
+            "{adapter:?}: push on instance B after instance A's HTTP answer: median {:?}, max {:?}; \
+             after the request was sent: median {:?}, max {:?}",
+            after_answer[10], after_answer[19], after_request[10], after_request[19]
+        );
     }
 }
 

@@ -11,7 +11,8 @@
 //! Environment: `MIZAN_ADDR` (default `127.0.0.1:8000`), `MIZAN_ADAPTER` (`axum` default, `actix`,
 //! `tower`), and the three secrets `JWT_PRIVATE_KEY`, `MIZAN_CACHE_SECRET`, `MIZAN_MWT_SECRET`
 //! (distinct development defaults are used, and said so, when unset); `MIZAN_REDIS_URL` makes the
-//! origin cache Redis instead of memory; `DATABASE_URL` (`sqlite://PATH`, `postgres://...`) keeps the
+//! origin cache Redis instead of memory (`MIZAN_REDIS_CLUSTER=host:port,...`: a Redis Cluster, by
+//! its seed nodes); `DATABASE_URL` (`sqlite://PATH`, `postgres://...`) keeps the
 //! data and the sessions in that database instead of this process's memory, so several instances
 //! share them.
 
@@ -45,16 +46,31 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let data_name = store.kind();
     let builder = app::builder_on(&secrets, store);
-    let (builder, cache_name) = match std::env::var("MIZAN_REDIS_URL") {
-        // Several instances on one Redis share the cache and the invalidation bus: a mutation
-        // on one reaches the socket subscribers of every other.
-        Ok(url) => (
+    let cluster = std::env::var("MIZAN_REDIS_CLUSTER").ok();
+    let (builder, cache_name) = match (cluster, std::env::var("MIZAN_REDIS_URL")) {
+        // Several instances on one Redis (or one Redis Cluster) share the cache and the
+        // invalidation bus: a mutation on one reaches the socket subscribers of every other.
+        (Some(seeds), _) => {
+            let nodes: Vec<&str> = seeds.split(',').map(str::trim).collect();
+            (
+                builder
+                    .with_cache(
+                        mizan_cache_redis::RedisCache::connect_cluster(nodes.iter().copied())
+                            .await?,
+                    )
+                    .with_bus(
+                        mizan_cache_redis::RedisBus::connect_cluster(nodes.iter().copied()).await?,
+                    ),
+                "Redis Cluster",
+            )
+        }
+        (None, Ok(url)) => (
             builder
                 .with_cache(mizan_cache_redis::RedisCache::connect(&url).await?)
                 .with_bus(mizan_cache_redis::RedisBus::connect(&url).await?),
             "Redis",
         ),
-        Err(_) => (builder.with_cache(mizan::MemoryCache::new()), "memory"),
+        (None, Err(_)) => (builder.with_cache(mizan::MemoryCache::new()), "memory"),
     };
     // SSR: the profile page renders through a pool of Node workers when Node is here and
     // MIZAN_SSR is not `off`; otherwise (or if the pool cannot start) the client renders it.

@@ -182,46 +182,100 @@ fn payload_stream(mut payload: Payload) -> BodyStream {
     }))
 }
 
-/// Reads the payload, refusing (413) as soon as it grows past `limit` bytes.
+/// Reads the payload, refusing (413) as soon as it grows past `limit` bytes. A body that
+/// arrives in one chunk (the usual small call) is kept as that chunk, without a copy.
 async fn read_payload(mut payload: Payload, limit: usize) -> Result<Bytes, ApiError> {
-    let mut body = BytesMut::new();
-    while let Some(chunk) = payload.next().await {
-        let chunk = chunk
-            .map_err(|e| ApiError::bad_request("could not read the request body").with_source(e))?;
+    let unreadable = |e: actix_web::error::PayloadError| {
+        ApiError::bad_request("could not read the request body").with_source(e)
+    };
+    let Some(first) = payload.next().await else {
+        return Ok(Bytes::new());
+    };
+    let first = first.map_err(unreadable)?;
+    if first.len() > limit {
+        return Err(ApiError::payload_too_large(limit));
+    }
+    let Some(second) = payload.next().await else {
+        return Ok(first);
+    };
+    let mut body = BytesMut::from(&first[..]);
+    let mut next = Some(second);
+    while let Some(chunk) = next {
+        let chunk = chunk.map_err(unreadable)?;
         if body.len() + chunk.len() > limit {
             return Err(ApiError::payload_too_large(limit));
         }
         body.extend_from_slice(&chunk);
+        next = payload.next().await;
     }
     Ok(body.freeze())
 }
 
 /// actix speaks `http` 0.2, the core `http` 1: the head is carried over by names and bytes.
+/// The header values are copied into one buffer that they all share (one allocation, not one
+/// per header), and the usual methods and header names are mapped without parsing.
 fn to_http_head(req: &HttpRequest) -> Result<http::request::Parts, ApiError> {
     fn malformed(err: impl Into<mizan_core::BoxError>) -> ApiError {
         ApiError::bad_request("malformed request head").with_source(err)
     }
     let uri = req.uri();
     let mut request = http::Request::new(());
-    *request.method_mut() =
-        http::Method::from_bytes(req.method().as_str().as_bytes()).map_err(malformed)?;
+    *request.method_mut() = match *req.method() {
+        actix_web::http::Method::GET => http::Method::GET,
+        actix_web::http::Method::POST => http::Method::POST,
+        actix_web::http::Method::HEAD => http::Method::HEAD,
+        ref other => http::Method::from_bytes(other.as_str().as_bytes()).map_err(malformed)?,
+    };
     // The usual origin form (`/path?query`) is copied as is; other forms are written out.
     *request.uri_mut() = match uri.path_and_query() {
         Some(origin) if uri.scheme().is_none() => http::Uri::try_from(origin.as_str()),
         _ => http::Uri::try_from(uri.to_string()),
     }
     .map_err(malformed)?;
+    let from = req.headers();
+    let mut count = 0;
+    let mut values = BytesMut::with_capacity(256);
+    for (_, value) in from {
+        count += 1;
+        values.extend_from_slice(value.as_bytes());
+    }
+    let values = values.freeze();
     let headers = request.headers_mut();
-    for (name, value) in req.headers() {
+    headers.reserve(count);
+    let mut start = 0;
+    for (name, value) in from {
+        let end = start + value.len();
         headers.append(
-            http::HeaderName::from_bytes(name.as_str().as_bytes()).map_err(malformed)?,
-            http::HeaderValue::from_bytes(value.as_bytes()).map_err(malformed)?,
+            header_name_in(name).map_err(malformed)?,
+            http::HeaderValue::from_maybe_shared(values.slice(start..end)).map_err(malformed)?,
         );
+        start = end;
     }
     if let Some(extensions) = req.extensions().get::<http::Extensions>() {
         request.extensions_mut().extend(extensions.clone());
     }
     Ok(request.into_parts().0)
+}
+
+/// The `http` 1 name of a request header: the ones every call carries are mapped directly.
+fn header_name_in(
+    name: &actix_web::http::header::HeaderName,
+) -> Result<http::HeaderName, http::header::InvalidHeaderName> {
+    use actix_web::http::header as from;
+    use http::header as to;
+    Ok(match *name {
+        from::HOST => to::HOST,
+        from::CONTENT_TYPE => to::CONTENT_TYPE,
+        from::CONTENT_LENGTH => to::CONTENT_LENGTH,
+        from::ACCEPT => to::ACCEPT,
+        from::ACCEPT_ENCODING => to::ACCEPT_ENCODING,
+        from::USER_AGENT => to::USER_AGENT,
+        from::AUTHORIZATION => to::AUTHORIZATION,
+        from::COOKIE => to::COOKIE,
+        from::ORIGIN => to::ORIGIN,
+        from::CONNECTION => to::CONNECTION,
+        ref other => http::HeaderName::from_bytes(other.as_str().as_bytes())?,
+    })
 }
 
 fn from_http_response(response: http::Response<Bytes>) -> HttpResponse {
@@ -232,14 +286,42 @@ fn from_http_response(response: http::Response<Bytes>) -> HttpResponse {
     let headers = out.headers_mut();
     for (name, value) in &parts.headers {
         // Names and values valid in `http` 1 are valid in `http` 0.2.
-        if let (Ok(name), Ok(value)) = (
-            HeaderName::from_bytes(name.as_str().as_bytes()),
-            HeaderValue::from_bytes(value.as_bytes()),
-        ) {
+        if let (Ok(name), Ok(value)) = (header_name_out(name), header_value_out(value)) {
             headers.append(name, value);
         }
     }
     out.map_into_boxed_body()
+}
+
+/// The `http` 0.2 name of a response header: the ones the core writes are mapped directly.
+fn header_name_out(
+    name: &http::HeaderName,
+) -> Result<HeaderName, actix_web::http::header::InvalidHeaderName> {
+    use actix_web::http::header as to;
+    use http::header as from;
+    Ok(match *name {
+        from::CONTENT_TYPE => to::CONTENT_TYPE,
+        from::CACHE_CONTROL => to::CACHE_CONTROL,
+        from::SET_COOKIE => to::SET_COOKIE,
+        from::LOCATION => to::LOCATION,
+        from::ALLOW => to::ALLOW,
+        ref other => HeaderName::from_bytes(other.as_str().as_bytes())?,
+    })
+}
+
+/// The `http` 0.2 value of a response header: the values the core writes on every response
+/// are static, the others are copied.
+fn header_value_out(
+    value: &http::HeaderValue,
+) -> Result<HeaderValue, actix_web::http::header::InvalidHeaderValue> {
+    const STATIC: [&str; 3] = ["application/json", "no-store", "text/plain; charset=utf-8"];
+    match STATIC
+        .iter()
+        .find(|known| known.as_bytes() == value.as_bytes())
+    {
+        Some(known) => Ok(HeaderValue::from_static(known)),
+        None => HeaderValue::from_bytes(value.as_bytes()),
+    }
 }
 
 /// matchit's catch-all `{*name}` is actix's `{name:.*}`; `{name}` is the same in both.

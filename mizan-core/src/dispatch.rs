@@ -17,7 +17,7 @@
 
 use std::any::Any;
 use std::borrow::Cow;
-use std::collections::BTreeMap;
+use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
@@ -28,7 +28,6 @@ use futures_util::{FutureExt, StreamExt};
 use http::header::{HeaderValue, ALLOW, CACHE_CONTROL, CONTENT_TYPE, SET_COOKIE};
 use http::{Method, StatusCode};
 use percent_encoding::percent_decode_str;
-use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use crate::app::{Limits, Mizan, DEFAULT_MOUNT};
@@ -40,12 +39,14 @@ use crate::error::{allow_value, ApiError};
 use crate::form::FormSpec;
 use crate::identity::Identity;
 use crate::invalidation::{merge, Target};
-use crate::registry::{Args, BoxFuture, CacheHint, FormKind, Function, Handler, RawArg, FORM_ARG};
-use crate::request::{has_media_type, Request};
+use crate::registry::{
+    Args, BoxFuture, CacheHint, FormKind, Function, Handler, Inputs, Param, RawArg, Source,
+};
+use crate::request::{has_media_type, media_type, Request};
 use crate::socket::SocketIo;
 use crate::transport::{
     check_depth, invalid_args, json_response, parse_envelope, CallOutcome, Envelope, HttpTransport,
-    Transport,
+    Transport, RESULT_PREFIX,
 };
 use crate::upload::{is_multipart, BodyStream, MultipartReader, UploadTable};
 
@@ -197,8 +198,18 @@ impl<D: Dispatcher + ?Sized> Dispatcher for Arc<D> {
 
 #[async_trait]
 impl Dispatcher for Mizan {
-    async fn dispatch(&self, request: http::Request<Bytes>) -> http::Response<Bytes> {
-        self.handle(request, None).await
+    // Written out instead of `async fn`: the boxed future is the handler's own, not one that
+    // holds the request and then the handler's future besides.
+    fn dispatch<'life0, 'async_trait>(
+        &'life0 self,
+        request: http::Request<Bytes>,
+    ) -> std::pin::Pin<Box<dyn Future<Output = http::Response<Bytes>> + Send + 'async_trait>>
+    where
+        'life0: 'async_trait,
+        Self: 'async_trait,
+    {
+        let (parts, body) = request.into_parts();
+        Box::pin(self.handle_body(parts, Body::Full(body), None))
     }
 
     fn body_limit(&self) -> usize {
@@ -296,30 +307,37 @@ impl Mizan {
         self.handle_body(parts, Body::Full(body), identity).await
     }
 
-    async fn handle_body(
+    /// Handles a request: [`route_and_run`](Self::route_and_run), then what every response
+    /// gets. (A plain function over `route_and_run`'s future, so that the request head is not
+    /// held twice in the state of the future.)
+    fn handle_body(
         &self,
         parts: http::request::Parts,
         body: Body,
         identity: Option<Identity>,
-    ) -> http::Response<Bytes> {
+    ) -> impl Future<Output = http::Response<Bytes>> + Send + '_ {
         let head = parts.method == Method::HEAD;
-        let mut response = match self.route_and_run(parts, body, identity).await {
-            Ok(response) => response,
-            Err(err) => err.into_response(),
-        };
-        response
-            .headers_mut()
-            .entry(CACHE_CONTROL)
-            .or_insert(HeaderValue::from_static("no-store"));
-        if head {
-            *response.body_mut() = Bytes::new();
-        }
-        response
+        self.route_and_run(parts, body, identity)
+            .map(move |outcome| {
+                let mut response = match outcome {
+                    Ok(response) => response,
+                    Err(err) => err.into_response(),
+                };
+                response
+                    .headers_mut()
+                    .entry(CACHE_CONTROL)
+                    .or_insert(HeaderValue::from_static("no-store"));
+                if head {
+                    *response.body_mut() = Bytes::new();
+                }
+                response
+            })
     }
 
     /// Whether the request is a multipart call, whose body is read as it arrives.
     fn streams(&self, head: &http::request::Parts) -> bool {
         head.method == Method::POST
+            && may_be_multipart(&head.headers)
             && is_multipart(&head.headers)
             && head
                 .uri
@@ -392,32 +410,48 @@ impl Mizan {
         if let (Some((csrf, session)), false) = (csrf, matches!(route, Route::View { .. })) {
             check_csrf(csrf, session, &parts.headers, None)?;
         }
+        // The content type, read once: calls and form validation take JSON, calls also
+        // multipart.
+        let media = match route {
+            Route::Endpoint(Endpoint::Call | Endpoint::FormValidate(_)) => {
+                Media::of(&parts.headers)
+            }
+            _ => Media::Other,
+        };
         match route {
             Route::Endpoint(Endpoint::Session) => self.session(&identity),
             Route::Endpoint(Endpoint::Manifest | Endpoint::Schema) => {
                 unreachable!("answered above")
             }
-            Route::Endpoint(Endpoint::Call) if is_multipart(&parts.headers) => {
-                let outcome = self
-                    .run_multipart(parts, body.into_stream(), identity)
-                    .await;
+            // Paths other than calls and context fetches run boxed, so that the future of
+            // every request is not as large as theirs.
+            Route::Endpoint(Endpoint::Call) if media == Media::Multipart => {
+                let outcome =
+                    Box::pin(self.run_multipart(parts, body.into_stream(), identity)).await;
                 Ok(HttpTransport.encode(outcome))
             }
             Route::Endpoint(Endpoint::Call) => {
-                require_json(&parts.headers)?;
+                if media != Media::Json {
+                    return Err(not_json());
+                }
                 let body = body.into_bytes(limits.max_body_bytes).await?;
                 let envelope = parse_envelope(&body, limits.max_json_depth)?;
-                let outcome = self.run_call(envelope, parts, body.clone(), identity).await;
+                let request = self.request(parts, body.clone(), identity);
+                let outcome = self.call(&envelope, request).await;
                 Ok(HttpTransport.encode(outcome))
             }
-            Route::Endpoint(Endpoint::Context(name)) => self.fetch(&name, parts, identity).await,
+            Route::Endpoint(Endpoint::Context(name)) => {
+                Box::pin(self.fetch(&name, parts, identity)).await
+            }
             Route::Endpoint(Endpoint::Form(name)) => {
                 let (_, spec) = self.form(&name, &identity, &parts)?;
                 Ok(json_response(Bytes::from(spec.schema().to_string())))
             }
             Route::Endpoint(Endpoint::FormValidate(name)) => {
                 let spec = Arc::clone(self.form(&name, &identity, &parts)?.1);
-                require_json(&parts.headers)?;
+                if media != Media::Json {
+                    return Err(not_json());
+                }
                 let body = body.into_bytes(limits.max_body_bytes).await?;
                 check_depth(&body, limits.max_json_depth)?;
                 let request = Request::from_parts(
@@ -427,7 +461,7 @@ impl Mizan {
                     self.inner.state.clone(),
                     Vec::new(),
                 );
-                let issues = spec.validate(&body, &request).await?;
+                let issues = Box::pin(spec.validate(&body, &request)).await?;
                 let reply = serde_json::json!({ "valid": issues.is_empty(), "issues": issues });
                 Ok(json_response(Bytes::from(reply.to_string())))
             }
@@ -436,7 +470,7 @@ impl Mizan {
                 if let Some((csrf, session)) = csrf {
                     check_csrf(csrf, session, &parts.headers, Some(&body))?;
                 }
-                self.run_view(&members, params, parts, body, identity).await
+                Box::pin(self.run_view(&members, params, parts, body, identity)).await
             }
         }
     }
@@ -483,8 +517,20 @@ impl Mizan {
 
     fn route(&self, path: &str) -> Result<Route, ApiError> {
         if let Some(rest) = path.strip_prefix(self.inner.mount.as_str()) {
-            let segments: Vec<&str> = rest.split('/').filter(|s| !s.is_empty()).collect();
-            let endpoint = match segments.as_slice() {
+            if rest == "call/" {
+                return Ok(Route::Endpoint(Endpoint::Call));
+            }
+            // At most three non-empty segments name an endpoint; a fourth means none does.
+            let mut segments = ["", "", "", ""];
+            let mut count = 0;
+            for segment in rest.split('/').filter(|s| !s.is_empty()) {
+                if count == segments.len() {
+                    break;
+                }
+                segments[count] = segment;
+                count += 1;
+            }
+            let endpoint = match &segments[..count] {
                 ["session"] => Some(Endpoint::Session),
                 ["call"] => Some(Endpoint::Call),
                 ["manifest"] => Some(Endpoint::Manifest),
@@ -538,9 +584,24 @@ impl Mizan {
         body: Bytes,
         identity: Identity,
     ) -> Result<CallOutcome, ApiError> {
-        let index = self.callable(&envelope.function, &identity, &parts)?;
-        self.execute(index, &envelope, parts, body, identity, None)
-            .await
+        let request = self.request(parts, body, identity);
+        self.call(&envelope, request).await
+    }
+
+    /// Runs an RPC call whose [`Request`] is built. (The request carries the head, so the
+    /// futures of the call hold one pointer instead of a copy of it.)
+    async fn call(
+        &self,
+        envelope: &Envelope<'_>,
+        request: Request,
+    ) -> Result<CallOutcome, ApiError> {
+        let index = self.callable(&envelope.function, request.identity(), request.parts())?;
+        self.execute(index, envelope, request, None).await
+    }
+
+    /// The request a function receives.
+    fn request(&self, parts: http::request::Parts, body: Bytes, identity: Identity) -> Request {
+        Request::from_parts(parts, body, identity, self.inner.state.clone(), Vec::new())
     }
 
     /// Runs a multipart call: the `__mizan` envelope names the function, whose existence and
@@ -594,15 +655,8 @@ impl Mizan {
             }
         };
         let uploads = Arc::new(uploads);
-        self.execute(
-            index,
-            &envelope,
-            parts,
-            envelope_bytes.clone(),
-            identity,
-            Some(uploads),
-        )
-        .await
+        let request = self.request(parts, envelope_bytes.clone(), identity);
+        self.execute(index, &envelope, request, Some(uploads)).await
     }
 
     /// The index of the function `name` if it can be called over RPC by `identity`: 404 for
@@ -649,13 +703,15 @@ impl Mizan {
     }
 
     /// Converts the arguments of a callable function, runs it and invalidates.
+    ///
+    /// Each argument is converted once, straight into the type the function declares; the
+    /// canonical JSON values that scope invalidation targets are derived only for mutations.
+    /// The result is written right after `{"result":` in the buffer that becomes the body.
     async fn execute(
         &self,
         index: usize,
         envelope: &Envelope<'_>,
-        parts: http::request::Parts,
-        body: Bytes,
-        identity: Identity,
+        request: Request,
         uploads: Option<Arc<UploadTable>>,
     ) -> Result<CallOutcome, ApiError> {
         let registry = &self.inner.registry;
@@ -663,48 +719,91 @@ impl Mizan {
         let Handler::Data(handler) = &function.handler else {
             unreachable!("callable functions are data functions");
         };
-        let request =
-            Request::from_parts(parts, body, identity, self.inner.state.clone(), Vec::new());
         let form = registry.form_specs[index]
             .as_deref()
             .zip(function.spec.form.as_ref().map(|form| &form.kind));
-        let whole_form = matches!(form, Some((_, FormKind::Whole { .. })));
         // A form is checked as a whole first: every issue at once, and the function does not
         // run unless the data is valid.
-        let mut args = match form {
+        let mut form_data = None;
+        match form {
             Some((spec, FormKind::Whole { .. })) => {
                 let data = serde_json::to_string(&envelope.args)?;
-                spec.check(data.as_bytes(), &request).await?;
-                serde_json::from_str(&data)?
+                Box::pin(spec.check(data.as_bytes(), &request)).await?;
+                form_data = Some(data);
             }
             Some((spec, FormKind::Formset { param })) => {
                 if let Some(raw) = envelope.args.get(param.as_str()) {
-                    spec.check(raw.get().as_bytes(), &request).await?;
+                    Box::pin(spec.check(raw.get().as_bytes(), &request)).await?;
                 }
-                convert_call_args(function, envelope, uploads.as_ref())?
             }
-            None => convert_call_args(function, envelope, uploads.as_ref())?,
+            None => {}
+        }
+        let mut problems = Map::new();
+        let source = match &form_data {
+            Some(data) => Source::Form(data),
+            None => {
+                for name in envelope.args.keys() {
+                    if !function.declares(name) {
+                        problems.insert(name.to_string(), Value::from("unexpected argument"));
+                    }
+                }
+                Source::Json(&envelope.args)
+            }
         };
-        // Only a mutation needs its arguments again afterwards (to scope its targets).
-        let handler_args = if registry.plans[index].is_empty() {
-            std::mem::take(&mut args)
-        } else {
-            args.clone()
-        };
-        let handler_args = if whole_form {
-            Map::from_iter([(FORM_ARG.to_owned(), Value::Object(handler_args))])
-        } else {
-            handler_args
-        };
-        let handler_args = Args::new(handler_args).with_uploads(uploads);
+        let plans = &registry.plans[index];
         let cookies = request.clone();
-        let result = guarded(function.name(), handler(request, handler_args)).await?;
-        let targets = self.invalidate(index, &args).await;
-        Ok(CallOutcome {
-            result,
+        let mut out = Vec::with_capacity(128);
+        out.extend_from_slice(RESULT_PREFIX);
+        // Conversion runs with the upload table in scope, so `Upload` arguments resolve to
+        // their parts (and the parts nobody referred to are known).
+        let prepare = || {
+            let mut inputs =
+                Inputs::new(function.params(), source, &mut problems, uploads.as_ref());
+            let future = handler(request, &mut inputs, out);
+            let scoped = |name: &str| {
+                plans
+                    .iter()
+                    .any(|plan| plan.scope.iter().any(|s| s == name))
+            };
+            let canonical = (!plans.is_empty()).then(|| inputs.canonical(scoped));
+            (future, canonical)
+        };
+        let (future, canonical) = match &uploads {
+            None => prepare(),
+            Some(table) => {
+                let (prepared, seen) = table.scope(prepare);
+                // (A whole form's data is checked by the form: its parts are not counted.)
+                if problems.is_empty() && form_data.is_none() {
+                    if let Some(part) = table.unreferenced(&seen).next() {
+                        return Err(ApiError::bad_request(format!(
+                            "no argument refers to part {part:?}"
+                        ))
+                        .with_details(serde_json::json!({ "part": part })));
+                    }
+                }
+                prepared
+            }
+        };
+        let future = match future {
+            Some(future) if problems.is_empty() => future,
+            _ => {
+                return Err(invalid_args(
+                    format!("invalid arguments for {:?}", function.name()),
+                    problems,
+                ))
+            }
+        };
+        let body = guarded(function.name(), future).await?;
+        let targets = match canonical {
+            Some(args) => Box::pin(self.invalidate(index, &args)).await,
+            None => Vec::new(),
+        };
+        Ok(CallOutcome::new(
+            body,
+            RESULT_PREFIX.len(),
             targets,
-            cookies: cookies.take_set_cookies(),
-        })
+            cookies.take_set_cookies(),
+        ))
     }
 
     /// Whether `identity` may read context `name`: it exists (else 404) and the caller passes
@@ -729,6 +828,11 @@ impl Mizan {
     }
 
     /// Serves a context bundle, from the cache when a current entry exists.
+    ///
+    /// With the cache on, each query parameter is first converted to its canonical value (once
+    /// for all the functions that declare it with the same type), which validates it and keys
+    /// the entry; a hit is served without converting anything else. Functions that run convert
+    /// their arguments straight into their types and write their results into the body.
     pub(crate) async fn fetch(
         &self,
         name: &str,
@@ -738,47 +842,55 @@ impl Mizan {
         let registry = &self.inner.registry;
         self.context_access(name, &identity, &parts)?;
         let info = &registry.contexts[name];
-        let bundle: Vec<&Function> = info
-            .bundle
-            .iter()
-            .map(|&i| &registry.functions[i])
-            .collect();
-
+        let bundle = || info.bundle.iter().map(|&i| &registry.functions[i]);
         let query = parse_query(parts.uri.query())?;
-        let mut args = Vec::with_capacity(bundle.len());
-        let mut problems = Map::new();
-        for function in &bundle {
-            match convert_text_args(function, &query) {
-                Ok(converted) => args.push(converted),
-                Err(fields) => problems.extend(fields),
-            }
-        }
-        if !problems.is_empty() {
-            return Err(invalid_args(
-                format!("invalid parameters for context {name:?}"),
-                problems,
-            ));
-        }
+        let source = Source::Text(&query);
+        let invalid =
+            |problems| invalid_args(format!("invalid parameters for context {name:?}"), problems);
 
         let cache = self
             .inner
             .cache
             .as_ref()
             .filter(|_| info.cache != CacheHint::Never);
-        let plan = cache.map(|cache| {
-            let mut params = ParamStrings::new();
-            for converted in &args {
-                for (param, value) in converted {
-                    if let Some(string) = param_string(value) {
-                        params.entry(param.clone()).or_insert(string);
+        let plan = match cache {
+            Some(cache) => {
+                let mut params = ParamStrings::new();
+                let mut problems = Map::new();
+                let mut converted: Vec<(&Param, Result<Value, String>)> = Vec::new();
+                for param in bundle().flat_map(Function::params) {
+                    let value = match converted.iter().find(|(p, _)| p.same_conversion(param)) {
+                        Some((_, value)) => value.clone(),
+                        None => {
+                            let value = param.normalize(source.raw(param.name()));
+                            converted.push((param, value.clone()));
+                            value
+                        }
+                    };
+                    match value {
+                        Ok(value) => {
+                            if let Some(string) = param_string(&value) {
+                                params.entry(param.name().to_owned()).or_insert(string);
+                            }
+                        }
+                        Err(problem) => {
+                            problems.insert(param.name().to_owned(), Value::from(problem));
+                        }
                     }
                 }
+                if !problems.is_empty() {
+                    return Err(invalid(problems));
+                }
+                let user = identity.user_id.as_deref().filter(|_| info.user_scoped);
+                Some((
+                    cache,
+                    cache.plan(name, &params, user, info.rev, &info.scopes),
+                ))
             }
-            let user = identity.user_id.as_deref().filter(|_| info.user_scoped);
-            cache.plan(name, &params, user, info.rev, &info.scopes)
-        });
+            None => None,
+        };
         let mut stamp = None;
-        if let (Some(cache), Some(plan)) = (cache, &plan) {
+        if let Some((cache, plan)) = &plan {
             match cache.lookup(plan).await {
                 Lookup::Hit(bytes) => return Ok(json_response(bytes)),
                 Lookup::Miss(found) => stamp = found,
@@ -792,30 +904,38 @@ impl Mizan {
             self.inner.state.clone(),
             Vec::new(),
         );
-        let runs = bundle.iter().zip(args).map(|(function, converted)| {
-            let future: BoxFuture<_> = match &function.handler {
-                Handler::Data(handler) => handler(request.clone(), Args::new(converted)),
-                Handler::View(_) => unreachable!("bundles hold data functions only"),
+        let mut problems = Map::new();
+        let mut runs = Vec::with_capacity(info.bundle.len());
+        for (i, function) in bundle().enumerate() {
+            let Handler::Data(handler) = &function.handler else {
+                unreachable!("bundles hold data functions only");
             };
-            guarded(function.name(), future)
-        });
-        let results = join_all(runs).await;
-
-        let mut out = Vec::with_capacity(64 * results.len());
-        out.push(b'{');
-        for (i, (function, result)) in bundle.iter().zip(results).enumerate() {
-            let value = result?;
-            if i > 0 {
-                out.push(b',');
-            }
+            // Each function writes `{"name":` (`,"name":` after the first) and its result.
+            let mut out = Vec::with_capacity(64);
+            out.push(if i == 0 { b'{' } else { b',' });
             serde_json::to_writer(&mut out, function.name())?;
             out.push(b':');
-            out.extend_from_slice(value.get().as_bytes());
+            let mut inputs = Inputs::new(function.params(), source, &mut problems, None);
+            if let Some(future) = handler(request.clone(), &mut inputs, out) {
+                runs.push(guarded(function.name(), future));
+            }
         }
-        out.push(b'}');
-        let bundle = Bytes::from(out);
+        if !problems.is_empty() {
+            return Err(invalid(problems));
+        }
+        let mut body: Option<Vec<u8>> = None;
+        for result in join_all(runs).await {
+            let part = result?;
+            match &mut body {
+                None => body = Some(part),
+                Some(body) => body.extend_from_slice(&part),
+            }
+        }
+        let mut body = body.unwrap_or_else(|| vec![b'{']);
+        body.push(b'}');
+        let bundle = Bytes::from(body);
 
-        if let (Some(cache), Some(plan), Some(stamp)) = (cache, &plan, stamp) {
+        if let (Some((cache, plan)), Some(stamp)) = (&plan, stamp) {
             let ttl = match info.cache {
                 CacheHint::Ttl(seconds) => std::time::Duration::from_secs(seconds),
                 _ => cache.max_ttl(),
@@ -991,66 +1111,54 @@ fn decode(segment: &str) -> Result<String, ApiError> {
         .map_err(|_| ApiError::bad_request("path segment is not valid UTF-8"))
 }
 
-fn require_json(headers: &http::HeaderMap) -> Result<(), ApiError> {
-    if has_media_type(headers, "application/json") {
-        return Ok(());
+/// Whether the `Content-Type` could be `multipart/form-data`: its first character is an `m`.
+/// (A quick refusal for the usual JSON call, before the full comparison.)
+fn may_be_multipart(headers: &http::HeaderMap) -> bool {
+    headers.get(CONTENT_TYPE).is_some_and(|value| {
+        value
+            .as_bytes()
+            .iter()
+            .find(|byte| !byte.is_ascii_whitespace())
+            .is_some_and(|byte| byte.eq_ignore_ascii_case(&b'm'))
+    })
+}
+
+/// What a request body is, by its `Content-Type`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Media {
+    Json,
+    Multipart,
+    Other,
+}
+
+impl Media {
+    fn of(headers: &http::HeaderMap) -> Self {
+        // The exact value clients send, compared before the general reading.
+        if headers
+            .get(CONTENT_TYPE)
+            .is_some_and(|value| value.as_bytes() == b"application/json")
+        {
+            return Self::Json;
+        }
+        match media_type(headers) {
+            Some(m) if m.eq_ignore_ascii_case("application/json") => Self::Json,
+            Some(m) if m.eq_ignore_ascii_case("multipart/form-data") => Self::Multipart,
+            _ => Self::Other,
+        }
     }
-    Err(ApiError::from_code(
+}
+
+/// 415: `call/` (and form validation) take JSON.
+fn not_json() -> ApiError {
+    ApiError::from_code(
         crate::ErrorCode::UnsupportedMediaType,
         "call/ takes Content-Type: application/json",
-    ))
+    )
 }
 
 fn parse_query(query: Option<&str>) -> Result<Vec<(String, String)>, ApiError> {
     serde_urlencoded::from_str(query.unwrap_or_default())
         .map_err(|e| ApiError::bad_request(format!("malformed query string: {e}")))
-}
-
-/// Converts a call's arguments; with uploads, references to parts resolve against them and
-/// every part must be referred to.
-fn convert_call_args(
-    function: &Function,
-    envelope: &Envelope<'_>,
-    uploads: Option<&Arc<UploadTable>>,
-) -> Result<Map<String, Value>, ApiError> {
-    let Some(table) = uploads else {
-        return convert_json_args(function, &envelope.args);
-    };
-    let (converted, seen) = table.scope(|| convert_json_args(function, &envelope.args));
-    let converted = converted?;
-    if let Some(part) = table.unreferenced(&seen).next() {
-        return Err(
-            ApiError::bad_request(format!("no argument refers to part {part:?}"))
-                .with_details(serde_json::json!({ "part": part })),
-        );
-    }
-    Ok(converted)
-}
-
-/// Converts JSON arguments strictly; unknown arguments are refused.
-fn convert_json_args(
-    function: &Function,
-    args: &BTreeMap<Cow<'_, str>, &RawValue>,
-) -> Result<Map<String, Value>, ApiError> {
-    let mut problems = Map::new();
-    for name in args.keys() {
-        if !function.declares(name) {
-            problems.insert(name.to_string(), Value::from("unexpected argument"));
-        }
-    }
-    let converted = convert(
-        function,
-        |name| args.get(name).map(|raw| RawArg::Json(raw.get())),
-        &mut problems,
-    );
-    if problems.is_empty() {
-        Ok(converted)
-    } else {
-        Err(invalid_args(
-            format!("invalid arguments for {:?}", function.name()),
-            problems,
-        ))
-    }
 }
 
 /// Converts text arguments (query, route); the first occurrence of a name wins and names the

@@ -128,5 +128,5 @@ pub use schemars;
 /// Items the `#[client]` macro expands to. Not a public API.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::registry::{IntoData, IntoView, FORM_ARG};
+    pub use crate::registry::{Inputs, IntoData, IntoView, FORM_ARG};
 }

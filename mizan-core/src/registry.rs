@@ -22,6 +22,7 @@
 //! never at the first request.
 
 use std::borrow::Cow;
+use std::collections::BTreeMap;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
@@ -43,7 +44,12 @@ use crate::upload::{schema_has_upload, UploadLimits, UploadTable};
 
 /// A boxed, sendable future, as stored handlers return.
 pub(crate) type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
-type DataFn = dyn Fn(Request, Args) -> BoxFuture<Result<Box<RawValue>, ApiError>> + Send + Sync;
+/// A stored data handler: it converts the call's [`Inputs`] (recording every bad argument in
+/// them, and giving no future when there is one) and returns the future that runs the function
+/// and appends its result, as JSON, to the buffer it was given.
+type DataFn = dyn Fn(Request, &mut Inputs<'_>, Vec<u8>) -> Option<BoxFuture<Result<Vec<u8>, ApiError>>>
+    + Send
+    + Sync;
 type ViewFn =
     dyn Fn(Request, Args) -> BoxFuture<Result<http::Response<Bytes>, ApiError>> + Send + Sync;
 
@@ -115,20 +121,45 @@ pub(crate) enum RawArg<'a> {
 
 type Normalize = fn(RawArg<'_>) -> Result<Value, String>;
 
-/// Converts a raw argument to `T` and back to JSON, so that every consumer (the handler, cache
-/// keys, invalidation scoping) sees the same canonical value.
-fn normalize<T: DeserializeOwned + Serialize>(raw: RawArg<'_>) -> Result<Value, String> {
-    let typed: T = match raw {
+/// Converts a raw argument to `T`. The error is what `details.fields` says of the argument.
+fn decode<T: DeserializeOwned>(raw: RawArg<'_>) -> Result<T, String> {
+    match raw {
         RawArg::Missing => {
-            T::deserialize(Value::Null).map_err(|_| "missing required argument".to_owned())?
+            T::deserialize(Value::Null).map_err(|_| "missing required argument".to_owned())
         }
-        RawArg::Json(text) => serde_json::from_str(text).map_err(|e| without_position(&e))?,
+        RawArg::Json(text) => serde_json::from_str(text).map_err(|e| without_position(&e)),
+        // A number or a boolean never converts from a string: its text is read as JSON
+        // first, and the string reading runs only for the error message when that fails.
+        RawArg::Text(text) if never_from_string::<T>() => serde_json::from_str(text)
+            .or_else(|_| T::deserialize(Value::String(text.to_owned())).map_err(|e| e.to_string())),
         RawArg::Text(text) => match T::deserialize(Value::String(text.to_owned())) {
-            Ok(typed) => typed,
-            Err(as_string) => serde_json::from_str(text).map_err(|_| as_string.to_string())?,
+            Ok(typed) => Ok(typed),
+            Err(as_string) => serde_json::from_str(text).map_err(|_| as_string.to_string()),
         },
-    };
-    serde_json::to_value(typed).map_err(|e| e.to_string())
+    }
+}
+
+/// Whether `T` is a primitive number or `bool`, or an `Option` of one: a type that a JSON
+/// string never converts to. (`type_name` names exactly these types so; any other type takes
+/// the general path, which tries the string first.)
+fn never_from_string<T>() -> bool {
+    const SCALARS: [&str; 15] = [
+        "i8", "i16", "i32", "i64", "i128", "isize", "u8", "u16", "u32", "u64", "u128", "usize",
+        "f32", "f64", "bool",
+    ];
+    let name = std::any::type_name::<T>();
+    let inner = name
+        .strip_prefix("core::option::Option<")
+        .and_then(|inner| inner.strip_suffix('>'))
+        .unwrap_or(name);
+    SCALARS.contains(&inner)
+}
+
+/// Converts a raw argument to `T` and back to JSON: the canonical value that cache keys and
+/// invalidation scoping read (so that `"5"` from a query and `5` from a call agree), and what
+/// [`Args`] hands to builder handlers.
+fn normalize<T: DeserializeOwned + Serialize>(raw: RawArg<'_>) -> Result<Value, String> {
+    serde_json::to_value(decode::<T>(raw)?).map_err(|e| e.to_string())
 }
 
 /// serde_json's message without its " at line 1 column N" (meaningless for one argument).
@@ -189,6 +220,14 @@ impl Param {
         (self.normalize)(raw)
     }
 
+    /// Whether `other` surely converts its input exactly as this parameter does (same name,
+    /// same conversion function, hence same type): a context fetch then converts a query
+    /// parameter once for all its functions. (Two copies of one function may have different
+    /// addresses; that only costs a second conversion.)
+    pub(crate) fn same_conversion(&self, other: &Param) -> bool {
+        self.name == other.name && self.normalize as usize == other.normalize as usize
+    }
+
     pub(crate) fn describer(&self) -> Describe {
         self.describe
     }
@@ -244,6 +283,138 @@ impl Args {
     pub fn get(&self, name: &str) -> Option<&Value> {
         self.values.get(name)
     }
+}
+
+/// Where the arguments of one call come from, before conversion.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Source<'a> {
+    /// A call envelope's `args` (`call/`, the socket, IPC): JSON, converted strictly; names
+    /// that the function does not declare are refused before.
+    Json(&'a BTreeMap<Cow<'a, str>, &'a RawValue>),
+    /// A query string or route segments: `"5"` converts to `5i64`; the first occurrence of a
+    /// name wins.
+    Text(&'a [(String, String)]),
+    /// A whole form's data (the JSON of the envelope's `args`), under [`FORM_ARG`].
+    Form(&'a str),
+}
+
+impl<'a> Source<'a> {
+    /// The argument `name` as it arrived.
+    pub(crate) fn raw(&self, name: &str) -> RawArg<'a> {
+        match *self {
+            Self::Json(args) => args
+                .get(name)
+                .map_or(RawArg::Missing, |raw| RawArg::Json(raw.get())),
+            Self::Text(pairs) => pairs
+                .iter()
+                .find(|(n, _)| n == name)
+                .map_or(RawArg::Missing, |(_, v)| RawArg::Text(v)),
+            Self::Form(data) if name == FORM_ARG => RawArg::Json(data),
+            Self::Form(_) => RawArg::Missing,
+        }
+    }
+}
+
+/// The arguments of one call as they arrived, which a handler converts to its parameters'
+/// types: each one straight from its JSON or text into the type, with no JSON value in
+/// between. Every argument that does not convert is recorded (the call is then refused with
+/// `400 bad_request` naming each of them) and the handler gives no future.
+///
+/// Functions marked `#[client]` take their arguments through [`arg`](Self::arg); handlers
+/// written with [`FunctionBuilder::handler`] receive [`Args`] instead.
+#[doc(hidden)]
+pub struct Inputs<'a> {
+    params: &'a [Param],
+    source: Source<'a>,
+    problems: &'a mut Map<String, Value>,
+    uploads: Option<&'a Arc<UploadTable>>,
+}
+
+impl fmt::Debug for Inputs<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Inputs")
+            .field("source", &self.source)
+            .field("problems", &self.problems)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'a> Inputs<'a> {
+    pub(crate) fn new(
+        params: &'a [Param],
+        source: Source<'a>,
+        problems: &'a mut Map<String, Value>,
+        uploads: Option<&'a Arc<UploadTable>>,
+    ) -> Self {
+        Self {
+            params,
+            source,
+            problems,
+            uploads,
+        }
+    }
+
+    /// Converts the argument `name` to `T` (a missing one reads as `null`, which an `Option`
+    /// accepts). `None` when it does not convert: the problem is recorded under `name`.
+    pub fn arg<T: DeserializeOwned>(&mut self, name: &str) -> Option<T> {
+        match decode::<T>(self.source.raw(name)) {
+            Ok(value) => Some(value),
+            Err(problem) => {
+                self.problems.insert(name.to_owned(), Value::from(problem));
+                None
+            }
+        }
+    }
+
+    /// Every declared parameter, converted to its type and back to JSON, as [`Args`] (a whole
+    /// form: its data under [`FORM_ARG`]). `None` when one does not convert.
+    pub(crate) fn convert_all(&mut self) -> Option<Args> {
+        let mut values = Map::new();
+        if let Source::Form(data) = self.source {
+            match serde_json::from_str(data) {
+                Ok(form) => values.insert(FORM_ARG.to_owned(), form),
+                Err(e) => self
+                    .problems
+                    .insert(FORM_ARG.to_owned(), Value::from(without_position(&e))),
+            };
+        }
+        for param in self.params {
+            match param.normalize(self.source.raw(param.name())) {
+                Ok(value) => {
+                    values.insert(param.name().to_owned(), value);
+                }
+                Err(problem) => {
+                    self.problems
+                        .insert(param.name().to_owned(), Value::from(problem));
+                }
+            }
+        }
+        let uploads = self.uploads.cloned();
+        (self.problems.is_empty()).then(|| Args::new(values).with_uploads(uploads))
+    }
+
+    /// The canonical JSON value of each declared parameter that `wanted` accepts (a whole
+    /// form: each field of its data), for invalidation scoping. Parameters that did not
+    /// convert are left out: the call is refused anyway.
+    pub(crate) fn canonical(&self, wanted: impl Fn(&str) -> bool) -> Map<String, Value> {
+        if let Source::Form(data) = self.source {
+            return serde_json::from_str(data).unwrap_or_default();
+        }
+        self.params
+            .iter()
+            .filter(|param| wanted(param.name()))
+            .filter_map(|param| {
+                let value = param.normalize(self.source.raw(param.name())).ok()?;
+                Some((param.name().to_owned(), value))
+            })
+            .collect()
+    }
+}
+
+/// Appends `data` as JSON to `out`.
+fn write_data<T: Serialize>(mut out: Vec<u8>, data: &T) -> Result<Vec<u8>, ApiError> {
+    serde_json::to_writer(&mut out, data)?;
+    Ok(out)
 }
 
 /// The `cache` hint of a function.
@@ -563,12 +734,26 @@ impl FunctionBuilder {
         Fut: Future + Send + 'static,
         Fut::Output: IntoData,
     {
-        let handler: Arc<DataFn> = Arc::new(move |req, args| {
-            let fut = f(req, args);
-            Box::pin(async move {
+        self.typed_handler(move |req, inputs| Some(f(req, inputs.convert_all()?)))
+    }
+
+    /// Finishes a data function whose handler converts its own arguments from the call's
+    /// [`Inputs`] ([`Inputs::arg`] for each declared parameter, straight into its type) and
+    /// returns the future to run, or `None` when an argument did not convert. What
+    /// `#[client]` generates; [`handler`](Self::handler) is the same over [`Args`].
+    #[doc(hidden)]
+    pub fn typed_handler<F, Fut>(self, f: F) -> Function
+    where
+        F: Fn(Request, &mut Inputs<'_>) -> Option<Fut> + Send + Sync + 'static,
+        Fut: Future + Send + 'static,
+        Fut::Output: IntoData,
+    {
+        let handler: Arc<DataFn> = Arc::new(move |req, inputs, out| {
+            let fut = f(req, inputs)?;
+            Some(Box::pin(async move {
                 let data = fut.await.into_data()?;
-                Ok(serde_json::value::to_raw_value(&data)?)
-            })
+                write_data(out, &data)
+            }))
         });
         Function {
             spec: self.spec,
@@ -639,6 +824,21 @@ mod tests {
 
         let folder = Param::new::<String>("folder");
         assert_eq!(folder.normalize(RawArg::Text("5")), Ok(Value::from("5")));
+
+        assert!(never_from_string::<i64>() && never_from_string::<Option<bool>>());
+        assert!(!never_from_string::<String>() && !never_from_string::<Option<Value>>());
+        // Numbers read from text as JSON; a failure keeps the string reading's message.
+        assert_eq!(decode::<Option<f64>>(RawArg::Text("2.5")), Ok(Some(2.5)));
+        assert_eq!(decode::<Option<i64>>(RawArg::Text("null")), Ok(None));
+        assert_eq!(
+            decode::<i64>(RawArg::Text("x")),
+            Err("invalid type: string \"x\", expected i64".to_owned())
+        );
+        assert_eq!(
+            decode::<Value>(RawArg::Text("5")),
+            Ok(Value::from("5")),
+            "a type that takes strings keeps the text"
+        );
 
         let page = Param::new::<Option<u32>>("page");
         assert!(page.is_optional());

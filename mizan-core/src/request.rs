@@ -235,9 +235,14 @@ impl Request {
 /// Whether the head's `Content-Type` is `essence` (compared without its parameters, such as
 /// `boundary` or `charset`, and without regard to case).
 pub(crate) fn has_media_type(headers: &HeaderMap, essence: &str) -> bool {
+    media_type(headers).is_some_and(|found| found.eq_ignore_ascii_case(essence))
+}
+
+/// The essence of the head's `Content-Type` (without its parameters), as sent.
+pub(crate) fn media_type(headers: &HeaderMap) -> Option<&str> {
     headers
         .get(http::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split(';').next())
-        .is_some_and(|found| found.trim().eq_ignore_ascii_case(essence))
+        .map(str::trim)
 }

@@ -9,10 +9,13 @@
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
+use std::fmt;
+use std::marker::PhantomData;
 
 use bytes::Bytes;
 use http::header::{HeaderValue, CONTENT_TYPE};
-use serde::{Deserialize, Serialize};
+use serde::de::{self, Deserializer};
+use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
@@ -22,19 +25,54 @@ use crate::escape::json_nesting_exceeds;
 use crate::identity::Identity;
 use crate::invalidation::{header_value, Target, INVALIDATE_HEADER};
 
+/// The start of every call's body, `{"result":`, after which the function writes its result.
+pub(crate) const RESULT_PREFIX: &[u8] = br#"{"result":"#;
+
 /// The outcome of a successful call: the function's result and the invalidation targets.
 #[derive(Debug)]
 pub struct CallOutcome {
-    pub(crate) result: Box<RawValue>,
+    /// `{"result":` and the result's JSON, as the function wrote it: the start of the body.
+    body: Vec<u8>,
+    /// Where the result starts in `body`.
+    result_start: usize,
     pub(crate) targets: Vec<Target>,
     /// `Set-Cookie` values the function asked for (sent by transports with headers).
     pub(crate) cookies: Vec<HeaderValue>,
 }
 
 impl CallOutcome {
+    /// An outcome whose `body` holds `{"result":` up to `result_start`, then the result.
+    pub(crate) fn new(
+        body: Vec<u8>,
+        result_start: usize,
+        targets: Vec<Target>,
+        cookies: Vec<HeaderValue>,
+    ) -> Self {
+        debug_assert_eq!(body.get(..result_start), Some(RESULT_PREFIX));
+        Self {
+            body,
+            result_start,
+            targets,
+            cookies,
+        }
+    }
+
+    /// An outcome of `result` (JSON text) with `targets` and no cookies.
+    #[cfg(test)]
+    pub(crate) fn from_result(result: &str, targets: Vec<Target>) -> Self {
+        Self::new(
+            [RESULT_PREFIX, result.as_bytes()].concat(),
+            RESULT_PREFIX.len(),
+            targets,
+            Vec::new(),
+        )
+    }
+
     /// The function's result, as JSON.
     pub fn result(&self) -> &RawValue {
-        &self.result
+        let text =
+            std::str::from_utf8(&self.body[self.result_start..]).expect("serde_json writes UTF-8");
+        serde_json::from_str(text).expect("serde_json writes valid JSON")
     }
 
     /// What the call invalidated (empty unless the function is a mutation).
@@ -44,16 +82,23 @@ impl CallOutcome {
 
     /// The body every transport sends: `{"result": ..., "invalidate": [...]}`.
     pub fn to_body(&self) -> Bytes {
-        #[derive(Serialize)]
-        struct Body<'a> {
-            result: &'a RawValue,
-            invalidate: &'a [Target],
-        }
-        let body = Body {
-            result: &self.result,
-            invalidate: &self.targets,
-        };
-        Bytes::from(serde_json::to_vec(&body).expect("a raw value and targets always serialize"))
+        Self::finish(self.body.clone(), &self.targets)
+    }
+
+    /// The body, finished in place: the result is not copied.
+    fn into_body(self) -> (Bytes, Vec<Target>, Vec<HeaderValue>) {
+        (
+            Self::finish(self.body, &self.targets),
+            self.targets,
+            self.cookies,
+        )
+    }
+
+    fn finish(mut body: Vec<u8>, targets: &[Target]) -> Bytes {
+        body.extend_from_slice(br#","invalidate":"#);
+        serde_json::to_writer(&mut body, targets).expect("targets always serialize");
+        body.push(b'}');
+        Bytes::from(body)
     }
 }
 
@@ -85,9 +130,10 @@ impl Transport for HttpTransport {
     fn encode(&self, outcome: Result<CallOutcome, ApiError>) -> http::Response<Bytes> {
         match outcome {
             Ok(outcome) => {
-                let mut response = json_response(outcome.to_body());
-                Self::add_header(&mut response, &outcome.targets);
-                for cookie in outcome.cookies {
+                let (body, targets, cookies) = outcome.into_body();
+                let mut response = json_response(body);
+                Self::add_header(&mut response, &targets);
+                for cookie in cookies {
                     response
                         .headers_mut()
                         .append(http::header::SET_COOKIE, cookie);
@@ -108,7 +154,7 @@ impl Transport for IpcTransport {
 
     fn encode(&self, outcome: Result<CallOutcome, ApiError>) -> Bytes {
         match outcome {
-            Ok(outcome) => outcome.to_body(),
+            Ok(outcome) => outcome.into_body().0,
             Err(err) => {
                 err.log();
                 Bytes::from(err.to_json().to_string())
@@ -186,17 +232,16 @@ pub(crate) struct Envelope<'a> {
 }
 
 /// Parses a call envelope `{"fn": "name", "args": {...}}` (limits checked first). Arguments stay
-/// raw JSON until each is deserialized straight into its declared type.
+/// raw JSON until each is deserialized straight into its declared type. The body is read in
+/// one pass: the name and each argument are borrowed from it.
 pub(crate) fn parse_envelope(body: &[u8], max_depth: usize) -> Result<Envelope<'_>, ApiError> {
     #[derive(Deserialize)]
     struct Fields<'a> {
         #[serde(rename = "fn", borrow, default)]
-        function: Option<&'a RawValue>,
+        function: Option<Name<'a>>,
         #[serde(borrow, default)]
-        args: Option<&'a RawValue>,
+        args: Option<ArgsField<'a>>,
     }
-    #[derive(Deserialize)]
-    struct Args<'a>(#[serde(borrow)] BTreeMap<Cow<'a, str>, &'a RawValue>);
 
     check_depth(body, max_depth)?;
     let malformed = |e: serde_json::Error| ApiError::bad_request(format!("malformed JSON: {e}"));
@@ -213,28 +258,174 @@ pub(crate) fn parse_envelope(body: &[u8], max_depth: usize) -> Result<Envelope<'
         serde_json::from_str::<&RawValue>(text).map_err(malformed)?;
         return Err(ApiError::bad_request("the call body must be a JSON object"));
     }
-    let fields: Fields<'_> = serde_json::from_str(text).map_err(malformed)?;
+    let Ok(fields) = serde_json::from_str::<Fields<'_>>(text) else {
+        // The refusal is worded by the reading that keeps `fn` and `args` raw (a number too
+        // large for the fast reading is still only "not a string" there).
+        return Err(refuse_envelope(text));
+    };
     let function = match fields.function {
         None => return Err(field("fn", "missing")),
-        Some(raw) => match serde_json::from_str::<&str>(raw.get()) {
-            Ok(name) => Cow::Borrowed(name),
-            // A name with escapes cannot be borrowed.
-            Err(_) => Cow::Owned(
-                serde_json::from_str::<String>(raw.get())
-                    .map_err(|_| field("fn", "must be a string"))?,
-            ),
-        },
+        Some(Name::NotString) => return Err(field("fn", "must be a string")),
+        Some(Name::Str(name)) => name,
     };
     let args = match fields.args {
         None => BTreeMap::new(),
-        Some(raw) if is_object(raw.get()) => {
-            serde_json::from_str::<Args<'_>>(raw.get())
-                .map_err(malformed)?
-                .0
-        }
-        Some(_) => return Err(field("args", "must be an object")),
+        Some(ArgsField::Object(args)) => args,
+        Some(ArgsField::NotObject) => return Err(field("args", "must be an object")),
     };
     Ok(Envelope { function, args })
+}
+
+/// Why the envelope `text` (a JSON object that the one-pass reading refused) is refused: the
+/// error of reading it with `fn` and `args` kept raw, then checked one after the other.
+fn refuse_envelope(text: &str) -> ApiError {
+    #[derive(Deserialize)]
+    struct Raw<'a> {
+        #[serde(rename = "fn", borrow, default)]
+        function: Option<&'a RawValue>,
+        #[serde(borrow, default)]
+        args: Option<&'a RawValue>,
+    }
+    let malformed = |e: serde_json::Error| ApiError::bad_request(format!("malformed JSON: {e}"));
+    let field = |name: &str, problem: &str| {
+        invalid_args(
+            "invalid call envelope".to_owned(),
+            Map::from_iter([(name.to_owned(), Value::from(problem))]),
+        )
+    };
+    let fields = match serde_json::from_str::<Raw<'_>>(text) {
+        Ok(fields) => fields,
+        Err(e) => return malformed(e),
+    };
+    let Some(function) = fields.function else {
+        return field("fn", "missing");
+    };
+    if serde_json::from_str::<String>(function.get()).is_err() {
+        return field("fn", "must be a string");
+    }
+    match fields.args {
+        Some(raw) if !raw.get().trim_start().starts_with('{') => field("args", "must be an object"),
+        Some(raw) => match serde_json::from_str::<BTreeMap<Cow<'_, str>, &RawValue>>(raw.get()) {
+            Err(e) => malformed(e),
+            Ok(_) => ApiError::bad_request("malformed JSON: the call envelope does not parse"),
+        },
+        None => ApiError::bad_request("malformed JSON: the call envelope does not parse"),
+    }
+}
+
+/// The envelope's `fn`: a string, borrowed unless it has escapes, or any other JSON value
+/// (read through, then refused).
+enum Name<'a> {
+    Str(Cow<'a, str>),
+    NotString,
+}
+
+/// The envelope's `args`: an object whose values stay raw, or any other JSON value (read
+/// through, then refused). A name sent twice keeps its last value.
+enum ArgsField<'a> {
+    Object(BTreeMap<Cow<'a, str>, &'a RawValue>),
+    NotObject,
+}
+
+/// A string borrowed from the body unless it has escapes.
+struct Key<'a>(Cow<'a, str>);
+
+/// Reads through any JSON value that is not the kind wanted, answering `other`.
+macro_rules! refuse_other_kinds {
+    ($other:expr) => {
+        fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+            Ok($other)
+        }
+        fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
+            Ok($other)
+        }
+        fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
+            Ok($other)
+        }
+        fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+            Ok($other)
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok($other)
+        }
+        fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+            while seq.next_element::<de::IgnoredAny>()?.is_some() {}
+            Ok($other)
+        }
+    };
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Name<'a> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor<'a>(PhantomData<Name<'a>>);
+        impl<'de: 'a, 'a> de::Visitor<'de> for Visitor<'a> {
+            type Value = Name<'a>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a function name")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Name<'a>, E> {
+                Ok(Name::Str(Cow::Borrowed(v)))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Name<'a>, E> {
+                Ok(Name::Str(Cow::Owned(v.to_owned())))
+            }
+            fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> Result<Name<'a>, A::Error> {
+                while map
+                    .next_entry::<de::IgnoredAny, de::IgnoredAny>()?
+                    .is_some()
+                {}
+                Ok(Name::NotString)
+            }
+            refuse_other_kinds!(Name::NotString);
+        }
+        deserializer.deserialize_any(Visitor(PhantomData))
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for ArgsField<'a> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor<'a>(PhantomData<ArgsField<'a>>);
+        impl<'de: 'a, 'a> de::Visitor<'de> for Visitor<'a> {
+            type Value = ArgsField<'a>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("the arguments object")
+            }
+            fn visit_map<A: de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<ArgsField<'a>, A::Error> {
+                let mut args = BTreeMap::new();
+                while let Some((Key(name), value)) = map.next_entry::<Key<'a>, &'a RawValue>()? {
+                    args.insert(name, value);
+                }
+                Ok(ArgsField::Object(args))
+            }
+            fn visit_str<E: de::Error>(self, _: &str) -> Result<ArgsField<'a>, E> {
+                Ok(ArgsField::NotObject)
+            }
+            refuse_other_kinds!(ArgsField::NotObject);
+        }
+        deserializer.deserialize_any(Visitor(PhantomData))
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Key<'a> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor<'a>(PhantomData<Key<'a>>);
+        impl<'de: 'a, 'a> de::Visitor<'de> for Visitor<'a> {
+            type Value = Key<'a>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an argument name")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Key<'a>, E> {
+                Ok(Key(Cow::Borrowed(v)))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Key<'a>, E> {
+                Ok(Key(Cow::Owned(v.to_owned())))
+            }
+        }
+        deserializer.deserialize_str(Visitor(PhantomData))
+    }
 }
 
 /// A 400 `bad_request` whose `details.fields` names each bad argument.
@@ -277,5 +468,19 @@ mod tests {
             parse_envelope(br#"{"fn": "e\u0063ho", "args": {"a": [1, {"b": 2}]}}"#, 32).unwrap();
         assert_eq!(escaped.function, "echo");
         assert_eq!(escaped.args["a"].get(), r#"[1, {"b": 2}]"#);
+        // Values the one-pass reading cannot hold are refused as a raw reading words it.
+        assert_eq!(
+            err(r#"{"fn": 1e400}"#).details().unwrap()["fields"]["fn"],
+            "must be a string"
+        );
+        assert_eq!(
+            err(r#"{"fn": "f", "args": 1e400}"#).details().unwrap()["fields"]["args"],
+            "must be an object"
+        );
+        assert!(err(r#"{"fn": "f", "fn": "g"}"#)
+            .message()
+            .starts_with("malformed JSON: duplicate field `fn`"));
+        let big = parse_envelope(br#"{"fn": "f", "args": {"n": 1e400}}"#, 32).unwrap();
+        assert_eq!(big.args["n"].get(), "1e400");
     }
 }

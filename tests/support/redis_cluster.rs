@@ -5,14 +5,15 @@
 //! Nodes time out after 1 s (`cluster-node-timeout 1000`), so a killed master's replica takes
 //! over within a few seconds. Nothing is mocked, and nothing ever talks to a Redis this fixture
 //! did not start.
-//!
-//! It starts its nodes with the helpers of the single-server fixture: include
-//! `support/redis_server.rs` beside it as `mod redis_server`.
 
 // Each test binary that includes this file uses a different part of it.
 #![allow(dead_code)]
 
-use super::redis_server::process;
+// Also included by redis_server.rs: a binary with both fixtures compiles it twice, which is
+// harmless (functions only, no types) and lets either fixture be included alone.
+#[allow(clippy::duplicate_mod)]
+#[path = "redis_process.rs"]
+mod process;
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -27,10 +28,12 @@ const SETTLE_TIMEOUT: Duration = Duration::from_secs(30);
 pub(crate) struct RedisCluster {
     nodes: Vec<Node>,
     dir: PathBuf,
+    server: PathBuf,
 }
 
 struct Node {
     port: u16,
+    bus_port: u16,
     child: Option<Child>,
 }
 
@@ -45,31 +48,16 @@ impl RedisCluster {
         let mut cluster = Self {
             nodes: Vec::new(),
             dir: process::private_dir("cluster"),
+            server,
         };
         let ports = process::free_ports(12);
-        for (&port, bus_port) in ports[..6].iter().zip(&ports[6..]) {
-            let node_dir = cluster.dir.join(port.to_string());
-            std::fs::create_dir_all(&node_dir).expect("a node directory");
-            let cluster_args = [
-                "--cluster-enabled",
-                "yes",
-                "--cluster-node-timeout",
-                "1000",
-                "--cluster-port",
-                &bus_port.to_string(),
-                "--cluster-config-file",
-                "nodes.conf",
-            ];
-            let child = process::spawn_server(&server, port, &node_dir, &cluster_args);
-            let pid = child.id();
+        for (port, bus_port) in ports[..6].iter().zip(&ports[6..]) {
             cluster.nodes.push(Node {
-                port,
-                child: Some(child),
+                port: *port,
+                bus_port: *bus_port,
+                child: None,
             });
-            let node = cluster.nodes.len() - 1;
-            cluster.until(&format!("node {node} answering PING"), || {
-                process::answers_ping(port) && process::is_process(port, pid)
-            });
+            cluster.spawn(cluster.nodes.len() - 1);
         }
         let addresses: Vec<String> = cluster
             .nodes
@@ -162,6 +150,42 @@ impl RedisCluster {
         reply[3][1..].parse().expect("a count")
     }
 
+    /// Starts node `node` again after [`kill`](Self::kill), with the cluster configuration it
+    /// had (its `nodes.conf`) and no data, and waits until it has rejoined: a master that was
+    /// failed over meanwhile comes back as a replica of the node that replaced it, in sync.
+    pub(crate) fn restart(&mut self, node: usize) {
+        assert!(!self.is_running(node), "node {node} is running");
+        self.spawn(node);
+        self.until(&format!("node {node} rejoining"), || {
+            self.is_ok(node)
+                && (self.role(node) == "master" || self.in_sync(node))
+                && (0..self.len()).all(|n| !self.is_running(n) || self.is_ok(n))
+        });
+    }
+
+    /// Runs `redis-server` for node `node` in its own directory and waits until it answers.
+    fn spawn(&mut self, node: usize) {
+        let (port, bus_port) = (self.nodes[node].port, self.nodes[node].bus_port);
+        let node_dir = self.dir.join(port.to_string());
+        std::fs::create_dir_all(&node_dir).expect("a node directory");
+        let cluster_args = [
+            "--cluster-enabled",
+            "yes",
+            "--cluster-node-timeout",
+            "1000",
+            "--cluster-port",
+            &bus_port.to_string(),
+            "--cluster-config-file",
+            "nodes.conf",
+        ];
+        let child = process::spawn_server(&self.server, port, &node_dir, &cluster_args);
+        let pid = child.id();
+        self.nodes[node].child = Some(child);
+        self.until(&format!("node {node} answering PING"), || {
+            process::answers_ping(port) && process::is_process(port, pid)
+        });
+    }
+
     /// Kills node `node` (as a crash would) and waits for it to exit.
     pub(crate) fn kill(&mut self, node: usize) {
         process::kill(&mut self.nodes[node].child);
@@ -242,7 +266,7 @@ impl RedisCluster {
     }
 
     /// `master` or `slave`, from `INFO replication`; empty when the node does not answer.
-    fn role(&self, node: usize) -> String {
+    pub(crate) fn role(&self, node: usize) -> String {
         let info = self
             .command(node, &["INFO", "replication"])
             .unwrap_or_default();

@@ -2,9 +2,8 @@
 //! free loopback ports, a private directory, starting a `redis-server` child, telling whether a
 //! port is answered by that child, one command over RESP, and signalling or killing the child.
 //!
-//! `redis_server.rs` includes it as its child module `process`, and `redis_cluster.rs` (always
-//! included beside `redis_server.rs`) uses it from there: a test binary includes the fixtures
-//! and nothing more, and this file is compiled once per binary.
+//! Each fixture includes it as its own child module `process`, so that either can be included
+//! alone (`examples/chaos.rs` includes only the cluster's).
 
 // Each fixture uses a different part of it.
 #![allow(dead_code)]
@@ -19,7 +18,7 @@ use std::time::Duration;
 /// `name` (`redis-server`, `redis-cli`) from `PATH` (or the usual system directories).
 ///
 /// Panics with instructions when it is not installed.
-pub(crate) fn find_binary(name: &str) -> PathBuf {
+pub(super) fn find_binary(name: &str) -> PathBuf {
     let path = std::env::var_os("PATH").unwrap_or_default();
     std::env::split_paths(&path)
         .chain(["/usr/bin", "/usr/sbin", "/usr/local/bin"].map(PathBuf::from))
@@ -41,7 +40,7 @@ fn is_file(path: &Path) -> bool {
 
 /// `n` distinct loopback ports nobody listens on right now (never 6379, nor 16379: those may
 /// be someone's Redis and its cluster bus).
-pub(crate) fn free_ports(n: usize) -> Vec<u16> {
+pub(super) fn free_ports(n: usize) -> Vec<u16> {
     // Hold every listener until all are chosen, so that no port is handed out twice.
     let mut listeners = Vec::new();
     while listeners.len() < n {
@@ -58,7 +57,7 @@ pub(crate) fn free_ports(n: usize) -> Vec<u16> {
 }
 
 /// A new empty directory `mizan-{kind}-{this process}-{n}` under the system's temporary one.
-pub(crate) fn private_dir(kind: &str) -> PathBuf {
+pub(super) fn private_dir(kind: &str) -> PathBuf {
     static NEXT: AtomicUsize = AtomicUsize::new(0);
     let n = NEXT.fetch_add(1, Ordering::Relaxed);
     let dir = std::env::temp_dir().join(format!("mizan-{kind}-{}-{n}", std::process::id()));
@@ -70,7 +69,7 @@ pub(crate) fn private_dir(kind: &str) -> PathBuf {
 /// A `redis-server` on `127.0.0.1:{port}`, in the foreground, with no persistence of its own
 /// (`SAVE` still writes a snapshot), its files in `dir` and its log in `dir/redis.log`; `extra`
 /// arguments come before those. Started, with no stdio; panics if it cannot be run.
-pub(crate) fn spawn_server(binary: &Path, port: u16, dir: &Path, extra: &[&str]) -> Child {
+pub(super) fn spawn_server(binary: &Path, port: u16, dir: &Path, extra: &[&str]) -> Child {
     Command::new(binary)
         .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
         .args(extra)
@@ -87,12 +86,12 @@ pub(crate) fn spawn_server(binary: &Path, port: u16, dir: &Path, extra: &[&str])
 }
 
 /// Whether something on `port` answers `PING` with `PONG`.
-pub(crate) fn answers_ping(port: u16) -> bool {
+pub(super) fn answers_ping(port: u16) -> bool {
     command(port, &["PING"]).is_ok_and(|reply| reply == "+PONG")
 }
 
 /// Whether the server on `port` is the process `pid` (and not someone else's on this port).
-pub(crate) fn is_process(port: u16, pid: u32) -> bool {
+pub(super) fn is_process(port: u16, pid: u32) -> bool {
     let pid = format!("process_id:{pid}");
     command(port, &["INFO", "server"])
         .unwrap_or_default()
@@ -102,13 +101,13 @@ pub(crate) fn is_process(port: u16, pid: u32) -> bool {
 
 /// Sends one command to the server on `port`; the reply's first line (`+PONG`, `:3`,
 /// `-MOVED ...`), or a bulk string's contents.
-pub(crate) fn command(port: u16, args: &[&str]) -> std::io::Result<String> {
+pub(super) fn command(port: u16, args: &[&str]) -> std::io::Result<String> {
     let lines = command_lines(port, args, 1)?;
     Ok(lines.into_iter().next().unwrap_or_default())
 }
 
 /// Sends one command; the first `lines` lines of the reply, a bulk string alone read whole.
-pub(crate) fn command_lines(
+pub(super) fn command_lines(
     port: u16,
     args: &[&str],
     lines: usize,
@@ -145,7 +144,7 @@ pub(crate) fn command_lines(
 }
 
 /// Sends `signal` (`-STOP`, `-CONT`) to `child` with `kill`.
-pub(crate) fn signal(child: &Child, signal: &str) {
+pub(super) fn signal(child: &Child, signal: &str) {
     let status = Command::new("kill")
         .args([signal, &child.id().to_string()])
         .status()
@@ -155,7 +154,7 @@ pub(crate) fn signal(child: &Child, signal: &str) {
 
 /// Kills the child, if any (as a crash would: no shutdown, no save; SIGKILL also ends a paused
 /// process), and waits for it to exit.
-pub(crate) fn kill(child: &mut Option<Child>) {
+pub(super) fn kill(child: &mut Option<Child>) {
     if let Some(mut child) = child.take() {
         let _ = child.kill();
         let _ = child.wait();

@@ -131,11 +131,7 @@ fn function(context: &str, name: &str, params: Option<Value>) -> Target {
 }
 
 fn outcome(result: &str, targets: Vec<Target>) -> CallOutcome {
-    CallOutcome {
-        result: RawValue::from_string(result.to_owned()).unwrap(),
-        targets,
-        cookies: Vec::new(),
-    }
+    CallOutcome::from_result(result, targets)
 }
 
 fn target_json(target: &Target) -> Value {
