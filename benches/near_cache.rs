@@ -13,6 +13,7 @@
 mod redis_cluster;
 #[path = "../tests/support/redis_server.rs"]
 mod redis_server;
+mod support;
 
 use std::time::Duration;
 
@@ -26,9 +27,7 @@ use mizan_core::{
 use redis_cluster::RedisCluster;
 use redis_server::RedisServer;
 use serde_json::json;
-use tokio::runtime::Runtime;
-
-const SECRET: &str = "benchmark-cache-secret-0123456789abcdef";
+use support::{runtime, SECRET};
 
 /// Context `catalog` (param `size`): one function returning a string of `size` bytes.
 fn app(backend: impl CacheBackend) -> Mizan {
@@ -45,15 +44,6 @@ fn app(backend: impl CacheBackend) -> Mizan {
         .with_cache_secret(SECRET)
         .build()
         .expect("a valid app")
-}
-
-fn runtime() -> Runtime {
-    let mut runtime = tokio::runtime::Builder::new_multi_thread();
-    runtime
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("a runtime")
 }
 
 fn hits(c: &mut Criterion) {

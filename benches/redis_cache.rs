@@ -10,6 +10,7 @@
 
 #[path = "../tests/support/redis_server.rs"]
 mod redis_server;
+mod support;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -21,9 +22,8 @@ use mizan_core::testing::TestClient;
 use mizan_core::{ApiError, CacheBackend, Function, MemoryCache, Mizan, MizanBuilder};
 use redis_server::RedisServer;
 use serde_json::json;
-use tokio::runtime::Runtime;
+use support::{runtime, SECRET};
 
-const SECRET: &str = "benchmark-cache-secret-0123456789abcdef";
 const ENTRIES: usize = 100_000;
 
 /// Context `catalog` (param `page`) whose one function does trivial work, and the broad
@@ -45,15 +45,6 @@ fn builder() -> MizanBuilder {
 fn cached(backend: impl CacheBackend) -> Mizan {
     let builder = builder().with_cache(backend).with_cache_secret(SECRET);
     builder.build().expect("a valid app")
-}
-
-fn runtime() -> Runtime {
-    let mut runtime = tokio::runtime::Builder::new_multi_thread();
-    runtime
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("a runtime")
 }
 
 fn fetches(c: &mut Criterion) {

@@ -22,98 +22,43 @@
 # BENCH_CONFIGS="mizan-axum async-graphql" fewer configs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# The configs' requests (request_of), REFERENCE, the tools, pinning, the build and the process
+# helpers (free_port, stop_pid, wait_ready) are shared with bench-instructions.sh.
+# shellcheck source=scripts/bench-lib.sh
+. scripts/bench-lib.sh
 
 # ---- Fixed parameters ----
 read -r -a CONNECTIONS <<<"${BENCH_CONNECTIONS:-32 256}"
 WRK_DURATION=10s
 WARMUP_DURATION=2s
-# The same echo call in each protocol.
-ECHO_BODY='{"fn":"echo","args":{"message":"hi"}}'
-JSONRPC_BODY='{"jsonrpc":"2.0","id":1,"method":"echo","params":{"message":"hi"}}'
-GRAPHQL_BODY='{"query":"{ echo(message: \"hi\") }"}'
-CTX_PATH='/api/mizan/ctx/profile/?user_id=5'
-CALL_PATH='/api/mizan/call/'
-JSONRPC_PATH='/'
-GRAPHQL_PATH='/graphql'
 DEMO_CTX_PATH='/api/mizan/ctx/user/?user_id=1'
 # Grouped by the server stack underneath: the hand-written handler, Mizan, then the peer on it.
-# jsonrpsee runs its own hyper server, so its reference is the hand-written hyper (tower) handler.
 ALL_CONFIGS=(baseline-tower mizan-tower jsonrpsee baseline-axum mizan-axum async-graphql
     baseline-actix mizan-actix ctx-miss ctx-memory ctx-redis)
 read -r -a CONFIGS <<<"${BENCH_CONFIGS:-${ALL_CONFIGS[*]}}"
-declare -A REFERENCE=(
-    [mizan-tower]=baseline-tower [jsonrpsee]=baseline-tower
-    [mizan-axum]=baseline-axum [async-graphql]=baseline-axum
-    [mizan-actix]=baseline-actix
-)
 
-target_dir=${CARGO_TARGET_DIR:-target}
 out=$target_dir/bench-http
 mkdir -p "$out"
-step() { printf '\n==> %s\n' "$*" >&2; }
 
 # ---- Tools ----
-install_missing() { # command package
-    if ! command -v "$1" >/dev/null; then
-        step "installing $2"
-        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$2" >/dev/null
-    fi
-}
 install_missing wrk wrk
 install_missing redis-server redis-server
 install_missing redis-cli redis-tools
 install_missing curl curl
 install_missing python3 python3
-
-if [ "${BENCH_PIN:-1}" = 1 ] && [ "$(nproc)" -ge 2 ] && command -v taskset >/dev/null; then
-    SERVER_PIN=(taskset -c 1)
-    WRK_PIN=(taskset -c 0)
-    pinning="server (and redis-server) on CPU 1, wrk on CPU 0 (taskset)"
-else
-    SERVER_PIN=()
-    WRK_PIN=()
-    pinning="none"
-fi
-
-step "building bench_server and the demo (release)"
-cargo build --release --quiet --example bench_server --example demo
-bin=$target_dir/release/examples
-step "building the peers (benches/peers, release; its own target dir $target_dir/peers)"
-nice -n 10 cargo build --release --quiet --locked --manifest-path benches/peers/Cargo.toml \
-    --target-dir "$target_dir/peers"
-peer_bin=$target_dir/peers/release/peer_server
+pin_cpus "server (and redis-server)" wrk
+build_servers demo
 
 # ---- Processes ----
-SERVER_PID=
 REDIS_PID=
 REDIS_DIR=
 REDIS_URL=
-stop_pid() { # pid: SIGTERM, then SIGKILL after 5 s
-    local pid=$1
-    [ -n "$pid" ] || return 0
-    kill "$pid" 2>/dev/null || return 0
-    for _ in $(seq 1 50); do
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.1
-    done
-    kill -9 "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-}
 cleanup() {
     stop_pid "$SERVER_PID"
     stop_pid "$REDIS_PID"
     [ -z "$REDIS_DIR" ] || rm -rf "$REDIS_DIR"
 }
 trap cleanup EXIT
-
-free_port() {
-    local port
-    while :; do
-        port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-        [ "$port" != 6379 ] && break
-    done
-    echo "$port"
-}
 
 start_redis() {
     local port
@@ -147,51 +92,14 @@ cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 CLK_TCK=$(getconf CLK_TCK)
 vm_rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
 
-# ---- What each config is asked ----
-# The request of a config: METHOD PATH BODY (BODY empty for GET), and a fragment of the correct answer.
-request_of() {
-    case $1 in
-    ctx-*) REQ_METHOD=GET REQ_PATH=$CTX_PATH REQ_BODY='' REQ_EXPECT='"profile_name"' ;;
-    jsonrpsee) REQ_METHOD=POST REQ_PATH=$JSONRPC_PATH REQ_BODY=$JSONRPC_BODY REQ_EXPECT='"result":"hi"' ;;
-    async-graphql) REQ_METHOD=POST REQ_PATH=$GRAPHQL_PATH REQ_BODY=$GRAPHQL_BODY REQ_EXPECT='{"data":{"echo":"hi"}}' ;;
-    *) REQ_METHOD=POST REQ_PATH=$CALL_PATH REQ_BODY=$ECHO_BODY REQ_EXPECT='"result":"hi"' ;;
-    esac
-}
-
 # start_server CONFIG PORT: starts it in the background (SERVER_PID), pinned; its log in $out.
 start_server() {
     local config=$1 port=$2
-    local command=("$bin/bench_server" "$config" "127.0.0.1:$port")
-    case $config in jsonrpsee | async-graphql) command=("$peer_bin" "$config" "127.0.0.1:$port") ;; esac
+    server_command "$config" "$port"
     # Only ctx-redis sees a Redis URL (ours); nothing ever reaches a Redis this script did not start.
     env -u MIZAN_REDIS_URL ${REDIS_URL:+MIZAN_REDIS_URL="$REDIS_URL"} \
-        "${SERVER_PIN[@]}" "${command[@]}" >"$out/$config.log" 2>&1 &
+        "${SERVER_PIN[@]}" "${SERVER_COMMAND[@]}" >"$out/$config.log" 2>&1 &
     SERVER_PID=$!
-}
-
-# ask URL: the config's request ($REQ_*) once with curl; prints the body.
-ask() {
-    local args=(-sS --max-time 2 -X "$REQ_METHOD")
-    [ -z "$REQ_BODY" ] || args+=(-H 'content-type: application/json' --data-binary "$REQ_BODY")
-    curl "${args[@]}" -f "$1"
-}
-
-# wait_ready URL: polls until the server answers the request correctly (15 s at most).
-wait_ready() {
-    local answer
-    for _ in $(seq 1 150); do
-        kill -0 "$SERVER_PID" 2>/dev/null || { echo "the server exited; its log:" >&2; return 1; }
-        if answer=$(ask "$1" 2>/dev/null); then
-            if [[ $answer == *"$REQ_EXPECT"* ]]; then
-                return 0
-            fi
-            echo "wrong answer from $1: $answer (expected it to contain $REQ_EXPECT)" >&2
-            return 1
-        fi
-        sleep 0.1
-    done
-    echo "no answer from $REQ_METHOD $1" >&2
-    return 1
 }
 
 # ---- wrk ----
@@ -212,7 +120,7 @@ wrk_run() {
     local file=$1 connections=$2 duration=$3 url=$4 lua=${5:-}
     local script=()
     [ -z "$lua" ] || script=(-s "$lua")
-    "${WRK_PIN[@]}" wrk -t1 -c"$connections" -d"$duration" --latency "${script[@]}" "$url" >"$file"
+    "${CLIENT_PIN[@]}" wrk -t1 -c"$connections" -d"$duration" --latency "${script[@]}" "$url" >"$file"
     if grep -q 'Non-2xx' "$file"; then
         echo "wrk saw non-2xx responses from $url:" >&2
         cat "$file" >&2
@@ -247,7 +155,9 @@ for config in "${CONFIGS[@]}"; do
         url="http://127.0.0.1:$port"
         step "$config on $url, $connections connections"
         start_server "$config" "$port"
-        if ! wait_ready "$url$REQ_PATH"; then
+        # Ready once it answers correctly, within 15 s, each request within 2 s.
+        if ! wait_ready "$url$REQ_PATH" 15 2; then
+            echo "$config: the server's log:" >&2
             cat "$out/$config.log" >&2
             exit 1
         fi
@@ -280,7 +190,7 @@ env -u MIZAN_REDIS_URL MIZAN_ADDR="127.0.0.1:$port" "${SERVER_PIN[@]}" "$target_
     >"$out/demo.log" 2>&1 &
 SERVER_PID=$!
 REQ_METHOD=GET REQ_BODY='' REQ_EXPECT='{'
-wait_ready "$url$DEMO_CTX_PATH"
+wait_ready "$url$DEMO_CTX_PATH" 15 2
 demo_idle_rss=$(vm_rss_kib "$SERVER_PID")
 wrk_run "$out/demo-ctx.wrk" 32 "$WRK_DURATION" "$url$DEMO_CTX_PATH"
 request_of mizan-axum

@@ -29,90 +29,26 @@
 # Callgrind outputs and logs go to <target dir>/bench-instructions/. Never part of the tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=scripts/bench-lib.sh
+. scripts/bench-lib.sh
 
 N=${BENCH_INSTR_N:-1000}
 RUNS=${BENCH_INSTR_RUNS:-2}
-ECHO_BODY='{"fn":"echo","args":{"message":"hi"}}'
-JSONRPC_BODY='{"jsonrpc":"2.0","id":1,"method":"echo","params":{"message":"hi"}}'
-GRAPHQL_BODY='{"query":"{ echo(message: \"hi\") }"}'
-CTX_PATH='/api/mizan/ctx/profile/?user_id=5'
-CALL_PATH='/api/mizan/call/'
 ALL_CONFIGS=(baseline-tower mizan-tower jsonrpsee baseline-axum mizan-axum async-graphql
     baseline-actix mizan-actix ctx-miss ctx-memory)
 read -r -a CONFIGS <<<"${BENCH_CONFIGS:-${ALL_CONFIGS[*]}}"
-declare -A REFERENCE=(
-    [mizan-tower]=baseline-tower [jsonrpsee]=baseline-tower
-    [mizan-axum]=baseline-axum [async-graphql]=baseline-axum
-    [mizan-actix]=baseline-actix
-)
 
-target_dir=${CARGO_TARGET_DIR:-target}
 out=$target_dir/bench-instructions
 mkdir -p "$out"
 : >"$out/runs.txt"
-step() { printf '\n==> %s\n' "$*" >&2; }
 
-install_missing() { # command package
-    if ! command -v "$1" >/dev/null; then
-        step "installing $2"
-        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$2" >/dev/null
-    fi
-}
 install_missing valgrind valgrind
 install_missing curl curl
 install_missing python3 python3
-
-if [ "${BENCH_PIN:-1}" = 1 ] && [ "$(nproc)" -ge 2 ] && command -v taskset >/dev/null; then
-    SERVER_PIN=(taskset -c 1)
-    CLIENT_PIN=(taskset -c 0)
-    pinning="server on CPU 1, client on CPU 0 (taskset)"
-else
-    SERVER_PIN=()
-    CLIENT_PIN=()
-    pinning="none"
-fi
-
-step "building bench_server (release) and the peers (benches/peers, release)"
-cargo build --release --quiet --example bench_server
-nice -n 10 cargo build --release --quiet --locked --manifest-path benches/peers/Cargo.toml \
-    --target-dir "$target_dir/peers"
-bench_bin=$target_dir/release/examples/bench_server
-peer_bin=$target_dir/peers/release/peer_server
-
-SERVER_PID=
-# stop_pid PID SECONDS: SIGTERM, then SIGKILL if it has not exited after SECONDS.
-stop_pid() {
-    local pid=$1 seconds=${2:-5}
-    [ -n "$pid" ] || return 0
-    kill "$pid" 2>/dev/null || return 0
-    for _ in $(seq 1 $((seconds * 10))); do
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.1
-    done
-    kill -9 "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-}
+pin_cpus server client
+# shellcheck disable=SC2119 # bench_server and the peers only: no other example
+build_servers
 trap 'stop_pid "$SERVER_PID"' EXIT
-
-free_port() {
-    local port
-    while :; do
-        port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-        [ "$port" != 6379 ] && break
-    done
-    echo "$port"
-}
-
-# request_of CONFIG: its request (REQ_METHOD, REQ_PATH, REQ_BODY; empty body for a GET) and a
-# fragment of the correct answer (REQ_EXPECT).
-request_of() {
-    case $1 in
-    ctx-*) REQ_METHOD=GET REQ_PATH=$CTX_PATH REQ_BODY='' REQ_EXPECT='"profile_name"' ;;
-    jsonrpsee) REQ_METHOD=POST REQ_PATH=/ REQ_BODY=$JSONRPC_BODY REQ_EXPECT='"result":"hi"' ;;
-    async-graphql) REQ_METHOD=POST REQ_PATH=/graphql REQ_BODY=$GRAPHQL_BODY REQ_EXPECT='{"data":{"echo":"hi"}}' ;;
-    *) REQ_METHOD=POST REQ_PATH=$CALL_PATH REQ_BODY=$ECHO_BODY REQ_EXPECT='"result":"hi"' ;;
-    esac
-}
 
 # The client: COUNT requests, one at a time, on one keep-alive connection; fails on any answer
 # that is not a 200 with the expected fragment.
@@ -131,38 +67,21 @@ for i in range(int(count)):
 conn.close()
 '
 
-# wait_ready URL: polls until the server answers the request correctly (60 s at most: valgrind
-# starts slowly). A request sent to a bound port is answered, however slowly: never time it out
-# and retry, or the two runs would not see the same number of requests.
-wait_ready() {
-    local args=(-sS -X "$REQ_METHOD") answer
-    [ -z "$REQ_BODY" ] || args+=(-H 'content-type: application/json' --data-binary "$REQ_BODY")
-    for _ in $(seq 1 600); do
-        kill -0 "$SERVER_PID" 2>/dev/null || { echo "the server exited" >&2; return 1; }
-        if answer=$(curl "${args[@]}" --max-time 60 -f "$1" 2>/dev/null); then
-            [[ $answer == *"$REQ_EXPECT"* ]] && return 0
-            echo "wrong answer from $1: $answer (expected it to contain $REQ_EXPECT)" >&2
-            return 1
-        fi
-        sleep 0.1
-    done
-    echo "no answer from $REQ_METHOD $1" >&2
-    return 1
-}
-
 # instructions CONFIG COUNT: sets IR to the server's total Ir for startup, the readiness request,
 # COUNT requests and shutdown.
 instructions() {
-    local config=$1 count=$2 port file command
+    local config=$1 count=$2 port file
     port=$(free_port)
     file="$out/$config-$count.callgrind"
     rm -f "$file"
-    command=("$bench_bin" "$config" "127.0.0.1:$port")
-    case $config in jsonrpsee | async-graphql) command=("$peer_bin" "$config" "127.0.0.1:$port") ;; esac
+    server_command "$config" "$port"
     env -u MIZAN_REDIS_URL "${SERVER_PIN[@]}" valgrind --tool=callgrind --callgrind-out-file="$file" \
-        "${command[@]}" >"$out/$config-$count.log" 2>&1 &
+        "${SERVER_COMMAND[@]}" >"$out/$config-$count.log" 2>&1 &
     SERVER_PID=$!
-    if ! wait_ready "http://127.0.0.1:$port$REQ_PATH" ||
+    # Ready once it answers correctly, within 60 s (valgrind starts slowly). A request sent to a
+    # bound port is answered, however slowly: each may take 60 s, never timed out and retried, or
+    # the two runs would not see the same number of requests.
+    if ! wait_ready "http://127.0.0.1:$port$REQ_PATH" 60 60 ||
         ! "${CLIENT_PIN[@]}" python3 -c "$CLIENT" "$port" "$REQ_METHOD" "$REQ_PATH" "$REQ_BODY" \
             "$REQ_EXPECT" "$count"; then
         echo "$config: the run of $count requests failed; the server's log:" >&2

@@ -433,34 +433,68 @@ fn client(app: &Mizan, viewer: Option<&str>) -> TestClient {
     }
 }
 
+/// Four tasks fetching `profile` bundles from one instance of the app, as every viewer, each
+/// asserting it never sees a version older than the one last [`commit`](Self::commit)ted.
+struct Readers {
+    /// The version of each user that a returned mutation committed.
+    committed: Arc<[AtomicU64; 3]>,
+    stop: Arc<AtomicBool>,
+    fetches: Arc<AtomicUsize>,
+    tasks: tokio::task::JoinSet<()>,
+}
+
+impl Readers {
+    /// Starts the readers on `app`, with every user's current version committed.
+    fn start(app: &Mizan, store: &Store) -> Self {
+        let mut readers = Self {
+            committed: Arc::default(),
+            stop: Arc::new(AtomicBool::new(false)),
+            fetches: Arc::new(AtomicUsize::new(0)),
+            tasks: tokio::task::JoinSet::new(),
+        };
+        for id in [1, 2] {
+            readers.commit(store, id);
+        }
+        for reader in 0..4_usize {
+            let (app, committed) = (app.clone(), readers.committed.clone());
+            let (stop, fetches) = (readers.stop.clone(), readers.fetches.clone());
+            readers.tasks.spawn(async move {
+                let mut n = reader;
+                while !stop.load(SeqCst) {
+                    n += 1;
+                    let (viewer, user_id, tab) =
+                        (VIEWERS[n % 3], 1 + (n / 3) % 2, ["a", "b"][n / 6 % 2]);
+                    let floor = committed[user_id].load(SeqCst);
+                    let seen = profile(&client(&app, viewer), viewer, user_id as i64, tab).await;
+                    assert!(
+                        seen >= floor,
+                        "saw version {seen} of user {user_id} after {floor} returned"
+                    );
+                    fetches.fetch_add(1, SeqCst);
+                    // A cache hit on the memory backend never waits: give the other tasks a turn.
+                    tokio::task::yield_now().await;
+                }
+            });
+        }
+        readers
+    }
+
+    /// Records user `user_id`'s version in `store` as committed by a returned mutation.
+    fn commit(&self, store: &Store, user_id: usize) {
+        self.committed[user_id].store(store.version(user_id as i64), SeqCst);
+    }
+
+    /// Stops the readers (failing if one of them did); how many fetches they made.
+    async fn stop(self) -> usize {
+        self.stop.store(true, SeqCst);
+        self.tasks.join_all().await;
+        self.fetches.load(SeqCst)
+    }
+}
+
 async fn fetches_never_see_data_older_than_a_returned_mutation(backend: impl CacheBackend) {
     let (app, store) = profile_app(backend);
-    // The version of each user that a returned mutation committed.
-    let committed: Arc<[AtomicU64; 3]> = Arc::default();
-    let stop = Arc::new(AtomicBool::new(false));
-    let fetches = Arc::new(AtomicUsize::new(0));
-    let mut readers = tokio::task::JoinSet::new();
-    for reader in 0..4_usize {
-        let (app, committed) = (app.clone(), committed.clone());
-        let (stop, fetches) = (stop.clone(), fetches.clone());
-        readers.spawn(async move {
-            let mut n = reader;
-            while !stop.load(SeqCst) {
-                n += 1;
-                let (viewer, user_id, tab) =
-                    (VIEWERS[n % 3], 1 + (n / 3) % 2, ["a", "b"][n / 6 % 2]);
-                let floor = committed[user_id].load(SeqCst);
-                let seen = profile(&client(&app, viewer), viewer, user_id as i64, tab).await;
-                assert!(
-                    seen >= floor,
-                    "saw version {seen} of user {user_id} after {floor} returned"
-                );
-                fetches.fetch_add(1, SeqCst);
-                // A cache hit on the memory backend never waits: give the other tasks a turn.
-                tokio::task::yield_now().await;
-            }
-        });
-    }
+    let readers = Readers::start(&app, &store);
     let mutator = client(&app, None);
     for round in 0..40 {
         let user_id = 1 + round % 2;
@@ -470,7 +504,7 @@ async fn fetches_never_see_data_older_than_a_returned_mutation(backend: impl Cac
             call(&mutator, "bump", json!({"user_id": user_id})).await;
         }
         for id in [1, 2] {
-            committed[id].store(store.version(id as i64), SeqCst);
+            readers.commit(&store, id);
         }
         let viewer = VIEWERS[round % 3];
         let seen = profile(&client(&app, viewer), viewer, user_id as i64, "a").await;
@@ -481,9 +515,7 @@ async fn fetches_never_see_data_older_than_a_returned_mutation(backend: impl Cac
         );
         tokio::time::sleep(Duration::from_millis(3)).await;
     }
-    stop.store(true, SeqCst);
-    readers.join_all().await;
-    let fetches = fetches.load(SeqCst);
+    let fetches = readers.stop().await;
     assert!(fetches > 100, "the readers ran ({fetches} fetches)");
     assert!(store.runs() < fetches, "the cache served some fetches");
 }
@@ -623,6 +655,45 @@ async fn past_the_cool_down() {
     tokio::time::sleep(RedisCache::DEFAULT_TIMEOUT + Duration::from_millis(50)).await;
 }
 
+/// The `profile` app on `cache`, and a client of it that has fetched user 1's bundle twice: once
+/// run, then a hit.
+async fn cached_profile(cache: impl CacheBackend) -> (TestClient, Store) {
+    let (app, store) = profile_app(cache);
+    let c = client(&app, None);
+    assert_eq!(profile(&c, None, 1, "a").await, 0);
+    assert_eq!(profile(&c, None, 1, "a").await, 0);
+    assert_eq!(store.runs(), 1, "cached");
+    (c, store)
+}
+
+/// With the cache out of reach (the server stopped or paused), after [`cached_profile`]: every
+/// request answers within the bound, the fetches with the bundle from before, and a mutation
+/// succeeds and is seen by the next fetch.
+async fn serves_and_mutates_without_its_cache(c: &TestClient) {
+    for _ in 0..2 {
+        assert_eq!(within_bound("a fetch", profile(c, None, 1, "a")).await, 0);
+        past_the_cool_down().await;
+    }
+    let bumped = within_bound("a mutation", call(c, "bump", json!({"user_id": 1}))).await;
+    assert_eq!(bumped, 1, "the mutation succeeds without its cache");
+    assert_eq!(within_bound("a fetch", profile(c, None, 1, "a")).await, 1);
+}
+
+/// The backend itself, its server paused: a read of `key` times out, then the next is refused at
+/// once (for the length of one timeout).
+async fn times_out_then_refuses_at_once(cache: &RedisCache, key: &str) {
+    past_the_cool_down().await;
+    let read = within_bound("a read", cache.get(key)).await;
+    assert!(matches!(read, Err(CacheError::Timeout)), "{read:?}");
+    let start = Instant::now();
+    let read = cache.get(key).await;
+    assert!(matches!(read, Err(CacheError::Unavailable(_))), "{read:?}");
+    assert!(
+        start.elapsed() < RedisCache::DEFAULT_TIMEOUT,
+        "refused at once"
+    );
+}
+
 /// Fetches user 1's bundle until one is a hit (the function did not run), checking every
 /// answer is `version`; panics if the cache has not come back within ten seconds.
 async fn until_a_hit(client: &TestClient, store: &Store, version: u64) {
@@ -649,22 +720,12 @@ async fn until_a_hit(client: &TestClient, store: &Store, version: u64) {
 async fn a_stopped_redis_fails_open_keeps_lost_purges_and_recovers() {
     let mut server = RedisServer::start();
     let cache = RedisCache::connect(server.url()).await.unwrap();
-    let (app, store) = profile_app(cache);
-    let c = client(&app, None);
-    assert_eq!(profile(&c, None, 1, "a").await, 0);
-    assert_eq!(profile(&c, None, 1, "a").await, 0);
-    assert_eq!(store.runs(), 1, "cached");
+    let (c, store) = cached_profile(cache).await;
 
     // Redis dies with the cached bundle in its last snapshot.
     server.save();
     server.stop();
-    for _ in 0..2 {
-        assert_eq!(within_bound("a fetch", profile(&c, None, 1, "a")).await, 0);
-        past_the_cool_down().await;
-    }
-    let bumped = within_bound("a mutation", call(&c, "bump", json!({"user_id": 1}))).await;
-    assert_eq!(bumped, 1, "the mutation succeeds without its cache");
-    assert_eq!(within_bound("a fetch", profile(&c, None, 1, "a")).await, 1);
+    serves_and_mutates_without_its_cache(&c).await;
     past_the_cool_down().await;
     assert_eq!(within_bound("a fetch", profile(&c, None, 1, "a")).await, 1);
 
@@ -683,31 +744,11 @@ async fn a_stopped_redis_fails_open_keeps_lost_purges_and_recovers() {
 async fn a_paused_redis_never_blocks_a_request_and_recovers() {
     let server = RedisServer::start();
     let cache = Arc::new(RedisCache::connect(server.url()).await.unwrap());
-    let (app, store) = profile_app(cache.clone());
-    let c = client(&app, None);
-    assert_eq!(profile(&c, None, 1, "a").await, 0);
-    assert_eq!(profile(&c, None, 1, "a").await, 0);
-    assert_eq!(store.runs(), 1, "cached");
+    let (c, store) = cached_profile(cache.clone()).await;
 
     server.pause();
-    for _ in 0..2 {
-        assert_eq!(within_bound("a fetch", profile(&c, None, 1, "a")).await, 0);
-        past_the_cool_down().await;
-    }
-    let bumped = within_bound("a mutation", call(&c, "bump", json!({"user_id": 1}))).await;
-    assert_eq!(bumped, 1);
-    assert_eq!(within_bound("a fetch", profile(&c, None, 1, "a")).await, 1);
-    // The backend itself: a timeout, then an immediate refusal for the length of one timeout.
-    past_the_cool_down().await;
-    let read = within_bound("a read", cache.get("k")).await;
-    assert!(matches!(read, Err(CacheError::Timeout)), "{read:?}");
-    let start = Instant::now();
-    let read = cache.get("k").await;
-    assert!(matches!(read, Err(CacheError::Unavailable(_))), "{read:?}");
-    assert!(
-        start.elapsed() < RedisCache::DEFAULT_TIMEOUT,
-        "refused at once"
-    );
+    serves_and_mutates_without_its_cache(&c).await;
+    times_out_then_refuses_at_once(&cache, "k").await;
 
     server.resume();
     until_a_hit(&c, &store, 1).await;
@@ -825,11 +866,7 @@ async fn cluster_prefix_purges_remove_the_keys_of_every_master() {
 async fn a_cluster_master_failing_over_fails_open_and_the_cache_recovers() {
     let mut cluster = RedisCluster::start();
     let cache = RedisCache::connect_cluster(cluster.urls()).await.unwrap();
-    let (app, store) = profile_app(cache);
-    let c = client(&app, None);
-    assert_eq!(profile(&c, None, 1, "a").await, 0);
-    assert_eq!(profile(&c, None, 1, "a").await, 0);
-    assert_eq!(store.runs(), 1, "cached");
+    let (c, store) = cached_profile(cache).await;
 
     // The master of the context's broad epoch, which every fetch and mutation reads or writes.
     let master = cluster.owner_of("mizan:gen:profile");
@@ -854,33 +891,13 @@ async fn a_cluster_master_failing_over_fails_open_and_the_cache_recovers() {
 async fn a_paused_cluster_master_never_blocks_a_request_and_the_cache_recovers() {
     let cluster = RedisCluster::start();
     let cache = Arc::new(RedisCache::connect_cluster(cluster.urls()).await.unwrap());
-    let (app, store) = profile_app(cache.clone());
-    let c = client(&app, None);
-    assert_eq!(profile(&c, None, 1, "a").await, 0);
-    assert_eq!(profile(&c, None, 1, "a").await, 0);
-    assert_eq!(store.runs(), 1, "cached");
+    let (c, store) = cached_profile(cache.clone()).await;
 
     // The master of the broad epoch hangs: every command for its slots would wait forever.
     let master = cluster.owner_of("mizan:gen:profile");
     cluster.pause(master);
-    for _ in 0..2 {
-        assert_eq!(within_bound("a fetch", profile(&c, None, 1, "a")).await, 0);
-        past_the_cool_down().await;
-    }
-    let bumped = within_bound("a mutation", call(&c, "bump", json!({"user_id": 1}))).await;
-    assert_eq!(bumped, 1);
-    assert_eq!(within_bound("a fetch", profile(&c, None, 1, "a")).await, 1);
-    // The backend itself: a timeout, then an immediate refusal for the length of one timeout.
-    past_the_cool_down().await;
-    let read = within_bound("a read", cache.get("gen:profile")).await;
-    assert!(matches!(read, Err(CacheError::Timeout)), "{read:?}");
-    let start = Instant::now();
-    let read = cache.get("gen:profile").await;
-    assert!(matches!(read, Err(CacheError::Unavailable(_))), "{read:?}");
-    assert!(
-        start.elapsed() < RedisCache::DEFAULT_TIMEOUT,
-        "refused at once"
-    );
+    serves_and_mutates_without_its_cache(&c).await;
+    times_out_then_refuses_at_once(&cache, "gen:profile").await;
 
     // It comes back (by then its replica may have taken over its slots).
     cluster.resume(master);
@@ -948,38 +965,15 @@ async fn two_near_instances_stay_coherent(near_a: NearCache, near_b: NearCache) 
     assert_eq!(profile(&on_one, None, 2, "b").await, 1);
 
     // Under load: readers on B, mutations on A.
-    let committed: Arc<[AtomicU64; 3]> = Arc::default();
-    for id in [1, 2] {
-        committed[id].store(store.version(id as i64), SeqCst);
-    }
-    let stop = Arc::new(AtomicBool::new(false));
-    let mut readers = tokio::task::JoinSet::new();
-    for reader in 0..4_usize {
-        let (two, committed, stop) = (two.clone(), committed.clone(), stop.clone());
-        readers.spawn(async move {
-            let mut n = reader;
-            while !stop.load(SeqCst) {
-                n += 1;
-                let (viewer, user_id, tab) =
-                    (VIEWERS[n % 3], 1 + (n / 3) % 2, ["a", "b"][n / 6 % 2]);
-                let floor = committed[user_id].load(SeqCst);
-                let seen = profile(&client(&two, viewer), viewer, user_id as i64, tab).await;
-                assert!(
-                    seen >= floor,
-                    "B saw version {seen} of user {user_id} after {floor} returned on A"
-                );
-            }
-        });
-    }
+    let readers = Readers::start(&two, &store);
     let hits = near_b.l1_hits();
     for round in 0..40 {
         let user_id = 1 + round % 2;
         call(&on_one, "bump", json!({"user_id": user_id})).await;
-        committed[user_id].store(store.version(user_id as i64), SeqCst);
+        readers.commit(&store, user_id);
         tokio::time::sleep(Duration::from_millis(3)).await;
     }
-    stop.store(true, SeqCst);
-    readers.join_all().await;
+    readers.stop().await;
     assert!(near_b.l1_hits() > hits, "B's L1 served some reads");
 }
 

@@ -164,6 +164,16 @@ async fn next(ws: &mut Ws) -> Message {
     }
 }
 
+/// Sends `sub` (a `sub` message) and asserts that the next message is its `sub_ok`.
+async fn subscribe(adapter: Adapter, ws: &mut Ws, sub: Value) {
+    send(ws, sub.clone()).await;
+    assert_eq!(
+        recv(ws).await,
+        json!({"type": "sub_ok", "id": sub["id"]}),
+        "{adapter:?}: {sub}"
+    );
+}
+
 /// The close code the server ends the socket with.
 async fn close_code(ws: &mut Ws) -> u16 {
     match next(ws).await {
@@ -290,21 +300,18 @@ async fn an_http_mutation_reaches_exactly_the_matching_subscribers() {
         let server = start(adapter).await;
         let mut bob = server.ready().await;
         let mut alice = server.ready().await;
-        send(
+        subscribe(
+            adapter,
             &mut bob,
             json!({"type": "sub", "id": "u2", "context": "user", "params": {"user_id": 2}}),
         )
         .await;
-        assert_eq!(recv(&mut bob).await, json!({"type": "sub_ok", "id": "u2"}));
-        send(
+        subscribe(
+            adapter,
             &mut alice,
             json!({"type": "sub", "id": "u1", "context": "user", "params": {"user_id": 1}}),
         )
         .await;
-        assert_eq!(
-            recv(&mut alice).await,
-            json!({"type": "sub_ok", "id": "u1"})
-        );
 
         let reply = server
             .http_call("update_profile", json!({"user_id": 2, "name": "Robert"}))
@@ -576,12 +583,12 @@ async fn dropped_connections_release_their_place_and_their_bus_receiver() {
         let mut sockets = Vec::new();
         for i in 0..4 {
             let mut ws = server.ready().await;
-            send(
+            subscribe(
+                adapter,
                 &mut ws,
                 json!({"type": "sub", "id": i, "context": "user", "params": {"user_id": i}}),
             )
             .await;
-            assert_eq!(recv(&mut ws).await["type"], "sub_ok", "{adapter:?}");
             sockets.push(ws);
         }
         assert_eq!(server.app.open_sockets(), 4, "{adapter:?}");
@@ -616,12 +623,12 @@ async fn closing_the_app_s_sockets_sends_1001_and_refuses_new_upgrades() {
         let server = start(adapter).await;
         let mut idle = server.ready().await;
         let mut watching = server.ready().await;
-        send(
+        subscribe(
+            adapter,
             &mut watching,
             json!({"type": "sub", "id": 1, "context": "catalog"}),
         )
         .await;
-        assert_eq!(recv(&mut watching).await["type"], "sub_ok");
         let mut fresh = server.connect().await;
 
         tokio::time::timeout(WAIT, server.app.close_sockets())
@@ -707,12 +714,12 @@ async fn logging_out_over_http_closes_the_socket_with_4401_and_a_new_login_works
         let server = serve_app(adapter, demo().with_socket_limits(limits)).await;
         let token = server.login("alice").await;
         let mut ws = server.ready_as(Some(&token)).await;
-        send(
+        subscribe(
+            adapter,
             &mut ws,
             json!({"type": "sub", "id": "me", "context": "user", "params": {"user_id": 1}}),
         )
         .await;
-        assert_eq!(recv(&mut ws).await["type"], "sub_ok", "{adapter:?}");
 
         let reply = server.http_call_as(Some(&token), "logout", json!({})).await;
         assert_eq!(reply["result"]["ok"], true, "{adapter:?}: {reply}");
@@ -752,15 +759,12 @@ async fn a_mutation_on_one_instance_reaches_a_subscriber_of_another_through_redi
         };
         let (a, b) = (instance().await, instance().await);
         let mut watcher = b.ready().await;
-        send(
+        subscribe(
+            adapter,
             &mut watcher,
             json!({"type": "sub", "id": "w", "context": "user", "params": {"user_id": 2}}),
         )
         .await;
-        assert_eq!(
-            recv(&mut watcher).await,
-            json!({"type": "sub_ok", "id": "w"})
-        );
 
         // Another user's instance changes first: nothing for this subscriber.
         a.http_call("update_profile", json!({"user_id": 1, "name": "Al"}))
@@ -809,12 +813,12 @@ async fn redis_stopped_and_restarted_under_subscribers_sends_resync_then_pushes_
             .expect("the bus");
         let server = serve_app(adapter, demo().with_bus(bus)).await;
         let mut ws = server.ready().await;
-        send(
+        subscribe(
+            adapter,
             &mut ws,
             json!({"type": "sub", "id": "n", "context": "notes", "params": {"folder": "x"}}),
         )
         .await;
-        assert_eq!(recv(&mut ws).await["type"], "sub_ok", "{adapter:?}");
         let note = || server.http_call("add_note", json!({"folder": "x", "text": "t"}));
         let pushed = json!({"type": "invalidate", "id": "n",
                             "targets": [{"context": "notes", "params": {"folder": "x"}}]});
@@ -910,19 +914,19 @@ async fn flood(ws: &mut Ws, first_id: usize, count: usize) {
 async fn slow_reader_setup(adapter: Adapter, limits: SocketLimits) -> (Server, Ws, Ws) {
     let server = serve_app(adapter, demo().with_socket_limits(limits)).await;
     let mut healthy = server.ready().await;
-    send(
+    subscribe(
+        adapter,
         &mut healthy,
         json!({"type": "sub", "id": "ok", "context": "notes", "params": {"folder": "ok"}}),
     )
     .await;
-    assert_eq!(recv(&mut healthy).await["type"], "sub_ok");
     let mut slow = slow_client(&server).await;
-    send(
+    subscribe(
+        adapter,
         &mut slow,
         json!({"type": "sub", "id": "slow", "context": "notes", "params": {"folder": "slow"}}),
     )
     .await;
-    assert_eq!(recv(&mut slow).await["type"], "sub_ok");
     (server, healthy, slow)
 }
 

@@ -9,11 +9,14 @@
 // Each test binary that includes this file uses a different part of it.
 #![allow(dead_code)]
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
+// Also included by redis_server.rs: a binary with both fixtures compiles it twice, which is
+// harmless (functions only, no types) and lets either fixture be included alone.
+#[allow(clippy::duplicate_mod)]
+#[path = "redis_process.rs"]
+mod process;
+
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
@@ -40,19 +43,14 @@ impl RedisCluster {
     ///
     /// Panics with instructions when `redis-server` or `redis-cli` is not installed.
     pub(crate) fn start() -> Self {
-        let server = find_binary("redis-server");
-        let cli = find_binary("redis-cli");
-        static NEXT: AtomicUsize = AtomicUsize::new(0);
-        let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        let dir = std::env::temp_dir().join(format!("mizan-cluster-{}-{n}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("create a directory for the cluster");
+        let server = process::find_binary("redis-server");
+        let cli = process::find_binary("redis-cli");
         let mut cluster = Self {
             nodes: Vec::new(),
-            dir,
+            dir: process::private_dir("cluster"),
             server,
         };
-        let ports = free_ports(12);
+        let ports = process::free_ports(12);
         for (port, bus_port) in ports[..6].iter().zip(&ports[6..]) {
             cluster.nodes.push(Node {
                 port: *port,
@@ -146,8 +144,7 @@ impl RedisCluster {
         if !self.is_running(node) {
             return 0;
         }
-        let reply = self
-            .raw(node, &["PUBSUB", "NUMSUB", channel], 4)
+        let reply = process::command_lines(self.port(node), &["PUBSUB", "NUMSUB", channel], 4)
             .expect("PUBSUB NUMSUB");
         // `*2`, `$len`, the channel, `:count`.
         reply[3][1..].parse().expect("a count")
@@ -171,39 +168,27 @@ impl RedisCluster {
         let (port, bus_port) = (self.nodes[node].port, self.nodes[node].bus_port);
         let node_dir = self.dir.join(port.to_string());
         std::fs::create_dir_all(&node_dir).expect("a node directory");
-        let child = Command::new(&self.server)
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--cluster-enabled", "yes", "--cluster-node-timeout", "1000"])
-            .args(["--cluster-port", &bus_port.to_string()])
-            .args(["--cluster-config-file", "nodes.conf"])
-            .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
-            .arg("--dir")
-            .arg(&node_dir)
-            .arg("--logfile")
-            .arg(node_dir.join("redis.log"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|err| panic!("cannot run {}: {err}", self.server.display()));
+        let cluster_args = [
+            "--cluster-enabled",
+            "yes",
+            "--cluster-node-timeout",
+            "1000",
+            "--cluster-port",
+            &bus_port.to_string(),
+            "--cluster-config-file",
+            "nodes.conf",
+        ];
+        let child = process::spawn_server(&self.server, port, &node_dir, &cluster_args);
         let pid = child.id();
         self.nodes[node].child = Some(child);
         self.until(&format!("node {node} answering PING"), || {
-            self.command(node, &["PING"]).is_ok_and(|r| r == "+PONG")
-                && self
-                    .command(node, &["INFO", "server"])
-                    .unwrap_or_default()
-                    .lines()
-                    .any(|line| line.trim_end() == format!("process_id:{pid}"))
+            process::answers_ping(port) && process::is_process(port, pid)
         });
     }
 
     /// Kills node `node` (as a crash would) and waits for it to exit.
     pub(crate) fn kill(&mut self, node: usize) {
-        if let Some(mut child) = self.nodes[node].child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        process::kill(&mut self.nodes[node].child);
     }
 
     /// Freezes node `node` with `SIGSTOP`: connections stay open, nothing is answered (and
@@ -222,11 +207,7 @@ impl RedisCluster {
             .child
             .as_ref()
             .expect("the node is running");
-        let status = Command::new("kill")
-            .args([signal, &child.id().to_string()])
-            .status()
-            .expect("run kill");
-        assert!(status.success(), "kill {signal} failed");
+        process::signal(child, signal);
     }
 
     /// Waits until every running node reports `cluster_state:ok`.
@@ -266,42 +247,7 @@ impl RedisCluster {
     /// Sends one command to node `node`; the reply's first line (`+PONG`, `:3`, `-MOVED ...`),
     /// or a bulk string's contents.
     pub(crate) fn command(&self, node: usize, args: &[&str]) -> std::io::Result<String> {
-        let lines = self.raw(node, args, 1)?;
-        let line = lines.into_iter().next().unwrap_or_default();
-        Ok(line)
-    }
-
-    /// Sends one command; the first `lines` lines of the reply, a bulk string read whole.
-    fn raw(&self, node: usize, args: &[&str], lines: usize) -> std::io::Result<Vec<String>> {
-        let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, self.port(node)));
-        let mut stream = TcpStream::connect_timeout(&addr, Duration::from_millis(500))?;
-        stream.set_read_timeout(Some(Duration::from_secs(5)))?;
-        let mut request = format!("*{}\r\n", args.len());
-        for arg in args {
-            request.push_str(&format!("${}\r\n{arg}\r\n", arg.len()));
-        }
-        stream.write_all(request.as_bytes())?;
-        let mut reader = BufReader::new(stream);
-        let mut out = Vec::new();
-        while out.len() < lines {
-            let mut line = String::new();
-            reader.read_line(&mut line)?;
-            let line = line.trim_end().to_owned();
-            // A bulk string alone: its contents instead of its length.
-            match line
-                .strip_prefix('$')
-                .and_then(|len| len.parse::<usize>().ok())
-            {
-                Some(len) if lines == 1 => {
-                    let mut body = vec![0; len + 2];
-                    reader.read_exact(&mut body)?;
-                    body.truncate(len);
-                    out.push(String::from_utf8_lossy(&body).into_owned());
-                }
-                _ => out.push(line),
-            }
-        }
-        Ok(out)
+        process::command(self.port(node), args)
     }
 
     fn is_running(&self, node: usize) -> bool {
@@ -372,43 +318,4 @@ impl Drop for RedisCluster {
         }
         let _ = std::fs::remove_dir_all(&self.dir);
     }
-}
-
-/// `name` from `PATH` (or the usual system directories).
-fn find_binary(name: &str) -> PathBuf {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
-        .chain(["/usr/bin", "/usr/sbin", "/usr/local/bin"].map(PathBuf::from))
-        .map(|dir| dir.join(name))
-        .find(|candidate| is_file(candidate))
-        .unwrap_or_else(|| {
-            panic!(
-                "{name} is not installed, and the Redis Cluster tests start their own cluster. \
-                 Install it (Debian/Ubuntu: `apt-get install -y redis-server`, which brings \
-                 redis-cli; macOS: `brew install redis`) or run ./scripts/test.sh, which \
-                 installs it"
-            )
-        })
-}
-
-fn is_file(path: &Path) -> bool {
-    path.metadata().is_ok_and(|meta| meta.is_file())
-}
-
-/// `n` distinct loopback ports nobody listens on right now (never 6379, nor 16379: those may
-/// be someone's Redis and its cluster bus).
-fn free_ports(n: usize) -> Vec<u16> {
-    // Hold every listener until all are chosen, so that no port is handed out twice.
-    let mut listeners = Vec::new();
-    while listeners.len() < n {
-        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind a free port");
-        let port = listener.local_addr().expect("a local address").port();
-        if port != 6379 && port != 16379 {
-            listeners.push(listener);
-        }
-    }
-    listeners
-        .iter()
-        .map(|l| l.local_addr().expect("a local address").port())
-        .collect()
 }

@@ -15,6 +15,7 @@ import { after, before, describe, it } from "node:test";
 import type { BrowserContext, ConsoleMessage, Page } from "playwright-core";
 
 import { launchChromium } from "./chromium.js";
+import { until as pollUntil } from "./helpers.js";
 import { forwardTo, forwardUpgrade } from "./proxy.js";
 
 const demo = new URL(process.env.MIZAN_E2E_URL ?? "http://127.0.0.1:8000");
@@ -48,13 +49,7 @@ function serve(): Promise<Server> {
 }
 
 /** Resolves once `predicate` holds, checking every 20 ms for at most 10 s. */
-async function until(predicate: () => boolean, what: string): Promise<void> {
-  for (let i = 0; i < 500; i++) {
-    if (predicate()) return;
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-  assert.fail(`timed out waiting for ${what}`);
-}
+const until = (predicate: () => boolean, what: string) => pollUntil(predicate, what, { everyMs: 20 });
 
 let server: Server;
 let origin: string;

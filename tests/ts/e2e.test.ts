@@ -34,25 +34,16 @@ import {
   subscribeUser,
 } from "../../target/ts-client/index.js";
 import type { Profile, UserBundle, Int64 } from "../../target/ts-client/index.js";
+import { rejection, until as pollUntil } from "./helpers.js";
 
 const baseUrl = process.env.MIZAN_E2E_URL ?? "http://127.0.0.1:8000";
 let token: string | null = null;
 
-/** Resolves once `predicate` holds, polling briefly (subscriptions refetch asynchronously). */
-async function until(predicate: () => boolean, what: string): Promise<void> {
-  for (let i = 0; i < 200; i++) {
-    if (predicate()) return;
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-  assert.fail(`timed out waiting for ${what}`);
-}
+/** Polls briefly, for at most 2 s (subscriptions refetch asynchronously). */
+const until = (predicate: () => boolean, what: string) => pollUntil(predicate, what, { withinMs: 2000 });
 
 async function expectError(promise: Promise<unknown>, status: number, code: string): Promise<MizanError> {
-  const error = await promise.then(
-    () => assert.fail(`expected a ${status} ${code}`),
-    (e: unknown) => e,
-  );
-  assert.ok(error instanceof MizanError, `a MizanError, got ${String(error)}`);
+  const error = await rejection(promise, `a ${status} ${code}`);
   assert.equal(error.status, status);
   assert.equal(error.code, code);
   return error;

@@ -22,21 +22,13 @@ import {
   subscribeUser,
 } from "../../target/ts-client/index.js";
 import type { NotesBundle, UserBundle } from "../../target/ts-client/index.js";
+import { rejection, until } from "./helpers.js";
 
 const baseUrl = process.env.MIZAN_E2E_URL ?? "http://127.0.0.1:8000";
 let token: string | null = null;
 /** Every HTTP request client A sent, as `POST call/` or `GET ctx/user/?user_id=1`. */
 const overHttp: string[] = [];
 const suffix = String(Date.now() % 100000);
-
-/** Resolves once `predicate` holds, checking every 10 ms for at most 10 s. */
-async function until(predicate: () => boolean, what: string): Promise<void> {
-  for (let i = 0; i < 1000; i++) {
-    if (predicate()) return;
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-  assert.fail(`timed out waiting for ${what}`);
-}
 
 /** Client B: a call over plain HTTP, outside the generated client. */
 async function otherClientCalls(fn: string, args: object): Promise<unknown> {
@@ -47,15 +39,6 @@ async function otherClientCalls(fn: string, args: object): Promise<unknown> {
   });
   assert.equal(response.status, 200, `${fn} over HTTP`);
   return response.json();
-}
-
-async function rejection(promise: Promise<unknown>): Promise<MizanError> {
-  const error = await promise.then(
-    () => assert.fail("expected a rejection"),
-    (e: unknown) => e,
-  );
-  assert.ok(error instanceof MizanError, `a MizanError, got ${String(error)}`);
-  return error;
 }
 
 before(() => {

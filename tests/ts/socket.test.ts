@@ -22,6 +22,7 @@ import {
 } from "../../target/ts-client/index.js";
 import type { MizanConfig, UserBundle } from "../../target/ts-client/index.js";
 import { FakeServer, settle, until } from "./fake.js";
+import { rejection } from "./helpers.js";
 import { FakeSocketServer } from "./fake-socket.js";
 import type { FakeWebSocket, Sent } from "./fake-socket.js";
 
@@ -71,15 +72,6 @@ function subOf(socket: FakeWebSocket, id: number): Sent | undefined {
 
 const ctxOf = (socket: FakeWebSocket, id: number) =>
   socket.of("ctx").filter((m) => (m["params"] as { user_id?: unknown }).user_id === id).length;
-
-async function rejection(promise: Promise<unknown>): Promise<MizanError> {
-  const error = await promise.then(
-    () => assert.fail("expected a rejection"),
-    (e: unknown) => e,
-  );
-  assert.ok(error instanceof MizanError, `a MizanError, got ${String(error)}`);
-  return error;
-}
 
 describe("requests over the socket", () => {
   it("opens one socket lazily, sends init with the token first, then calls with distinct ids", async () => {
