@@ -11,11 +11,13 @@
 //! warm-up, and prints allocations and bytes per request. The counts do not depend on the
 //! machine; results are in `docs/BENCHMARKS.md` ("Call path").
 
+mod support;
+
 use std::alloc::System;
 
 use bytes::Bytes;
 use mizan_core::testing::block_on;
-use mizan_core::{client, ApiError, Dispatcher, MemoryCache, Mizan};
+use mizan_core::{client, ApiError, Dispatcher, Mizan};
 use stats_alloc::{Region, StatsAlloc, INSTRUMENTED_SYSTEM};
 
 #[global_allocator]
@@ -24,15 +26,8 @@ static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
 /// Builds the request of a scenario.
 type MakeRequest = Box<dyn Fn() -> http::Request<Bytes>>;
 
-const SECRET: &str = "bench-cache-secret-0123456789abcdefghij";
 const WARM_UP: usize = 100;
 const REQUESTS: usize = 10_000;
-
-/// The trivial call of every benchmark: returns its argument.
-#[client]
-async fn echo(message: String) -> Result<String, ApiError> {
-    Ok(message)
-}
 
 /// A mutation scoped by `user_id` (its targets need the canonical form of that argument).
 #[client(affects = "profile")]
@@ -40,37 +35,8 @@ async fn rename(user_id: i64, name: String) -> Result<bool, ApiError> {
     Ok(user_id > 0 && !name.is_empty())
 }
 
-/// Three trivial functions of one context, keyed by `user_id`.
-#[client(context = "profile")]
-async fn name(user_id: i64) -> Result<String, ApiError> {
-    Ok(format!("user {user_id}"))
-}
-
-#[client(context = "profile")]
-async fn email(user_id: i64) -> Result<String, ApiError> {
-    Ok(format!("user{user_id}@example.com"))
-}
-
-#[client(context = "profile")]
-async fn score(user_id: i64) -> Result<f64, ApiError> {
-    Ok(user_id as f64 / 3.0)
-}
-
 fn app(cached: bool) -> Mizan {
-    let builder = Mizan::builder()
-        .register::<echo>()
-        .register::<rename>()
-        .register::<name>()
-        .register::<email>()
-        .register::<score>();
-    let builder = if cached {
-        builder
-            .with_cache(MemoryCache::new())
-            .with_cache_secret(SECRET)
-    } else {
-        builder
-    };
-    builder.build().expect("valid app")
+    support::app(Mizan::builder().register::<rename>(), cached)
 }
 
 fn call(body: &'static str) -> impl Fn() -> http::Request<Bytes> {

@@ -3,6 +3,8 @@
 //! header, JWT verification. `cargo bench -p mizan-core --bench core`; results in
 //! `docs/BENCHMARKS.md`.
 
+mod support;
+
 use std::hint::black_box;
 use std::time::Duration;
 
@@ -11,15 +13,9 @@ use criterion::{criterion_group, criterion_main, Criterion};
 use mizan_core::auth::{Jwt, TokenKind, TokenUser};
 use mizan_core::invalidation::{header_value, Target};
 use mizan_core::testing::block_on;
-use mizan_core::{client, derive_cache_key, ApiError, Dispatcher, MemoryCache, Mizan};
+use mizan_core::{client, derive_cache_key, ApiError, Dispatcher, Mizan};
 use serde_json::json;
-
-const SECRET: &str = "bench-cache-secret-0123456789abcdefghij";
-
-#[client]
-async fn echo(message: String) -> Result<String, ApiError> {
-    Ok(message)
-}
+use support::SECRET;
 
 /// Three bundle functions that each take 1 ms (a slow query, simulated by sleeping).
 #[client(context = "dashboard")]
@@ -40,39 +36,14 @@ async fn slow_c(user_id: i64) -> Result<i64, ApiError> {
     Ok(user_id + 2)
 }
 
-/// Three trivial bundle functions: the protocol's own cost.
-#[client(context = "profile")]
-async fn name(user_id: i64) -> Result<String, ApiError> {
-    Ok(format!("user {user_id}"))
-}
-
-#[client(context = "profile")]
-async fn email(user_id: i64) -> Result<String, ApiError> {
-    Ok(format!("user{user_id}@example.com"))
-}
-
-#[client(context = "profile")]
-async fn score(user_id: i64) -> Result<f64, ApiError> {
-    Ok(user_id as f64 / 3.0)
-}
-
 fn app(cached: bool) -> Mizan {
-    let builder = Mizan::builder()
-        .register::<echo>()
-        .register::<slow_a>()
-        .register::<slow_b>()
-        .register::<slow_c>()
-        .register::<name>()
-        .register::<email>()
-        .register::<score>();
-    let builder = if cached {
-        builder
-            .with_cache(MemoryCache::new())
-            .with_cache_secret(SECRET)
-    } else {
-        builder
-    };
-    builder.build().expect("valid app")
+    support::app(
+        Mizan::builder()
+            .register::<slow_a>()
+            .register::<slow_b>()
+            .register::<slow_c>(),
+        cached,
+    )
 }
 
 fn call_request() -> http::Request<Bytes> {
