@@ -2,22 +2,19 @@
 //! feeds a [`Connection`] from the socket, the invalidation bus, a timer and the calls it
 //! started; and the app's view of its open sockets (count, cap, shutdown).
 
-use std::collections::HashMap;
 use std::future::{poll_fn, Future};
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
-use std::task::{Context, Poll, Waker};
+use std::sync::atomic::Ordering;
+use std::task::Poll;
 use std::time::Instant;
 
 use bytes::Bytes;
 use futures_util::future::BoxFuture;
 use futures_util::stream::FuturesUnordered;
-use futures_util::task::AtomicWaker;
 use futures_util::Stream as _;
 use http::header::{HeaderValue, AUTHORIZATION, CONNECTION, HOST, ORIGIN, UPGRADE};
 use http::request::Parts;
-use http::{Method, StatusCode, Uri};
+use http::{Method, Uri};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
@@ -463,133 +460,6 @@ async fn send_close(
     let _ = futures_util::future::select(send, timeout).await;
 }
 
-/// The open sockets of one app: how many (the cap), how many lag behind, and the signal that
-/// closes them all. Runtime-free: drivers register their wakers here.
-#[derive(Default)]
-pub(crate) struct OpenSockets {
-    open: AtomicUsize,
-    lagging: AtomicUsize,
-    slow_closed: AtomicU64,
-    closing: AtomicBool,
-    wakers: Mutex<Wakers>,
-}
-
-#[derive(Default)]
-struct Wakers {
-    next_id: u64,
-    /// The driver of each open socket, woken by [`OpenSockets::close_all`].
-    drivers: HashMap<u64, Arc<AtomicWaker>>,
-    /// Whoever waits for the last socket to close.
-    idle: Vec<Waker>,
-}
-
-impl OpenSockets {
-    fn wakers(&self) -> MutexGuard<'_, Wakers> {
-        self.wakers
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
-    /// 503 when the app is closing its sockets or holds `max` of them already.
-    fn has_room(&self, max: usize) -> Result<(), ApiError> {
-        let unavailable = |message: &'static str, reason: &str| {
-            ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "service_unavailable",
-                message,
-            )
-            .with_details(serde_json::json!({ "reason": reason }))
-            .with_header(http::header::RETRY_AFTER, HeaderValue::from_static("5"))
-        };
-        if self.closing.load(Ordering::SeqCst) {
-            return Err(unavailable("the server is shutting down", "shutting_down"));
-        }
-        if self.open.load(Ordering::SeqCst) >= max {
-            return Err(unavailable("too many open sockets", "max_sockets"));
-        }
-        Ok(())
-    }
-
-    /// Counts one more socket, unless `max` are open already.
-    fn admit(&self, max: usize) -> Option<SocketGuard<'_>> {
-        self.open
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |open| {
-                (open < max).then_some(open + 1)
-            })
-            .ok()?;
-        let waker = Arc::new(AtomicWaker::new());
-        let mut wakers = self.wakers();
-        let id = wakers.next_id;
-        wakers.next_id += 1;
-        wakers.drivers.insert(id, Arc::clone(&waker));
-        Some(SocketGuard {
-            sockets: self,
-            id,
-            waker,
-            lagging: false,
-        })
-    }
-
-    fn close_all(&self) {
-        self.closing.store(true, Ordering::SeqCst);
-        for waker in self.wakers().drivers.values() {
-            waker.wake();
-        }
-    }
-
-    fn poll_none_open(&self, cx: &mut Context<'_>) -> Poll<()> {
-        let mut wakers = self.wakers();
-        if self.open.load(Ordering::SeqCst) == 0 {
-            return Poll::Ready(());
-        }
-        wakers.idle.push(cx.waker().clone());
-        Poll::Pending
-    }
-}
-
-/// One open socket, counted while its driver runs; dropping it (the driver returned or was
-/// dropped) releases its place.
-struct SocketGuard<'a> {
-    sockets: &'a OpenSockets,
-    id: u64,
-    /// Woken by [`OpenSockets::close_all`] (registered without taking the registry's lock).
-    waker: Arc<AtomicWaker>,
-    lagging: bool,
-}
-
-impl SocketGuard<'_> {
-    /// Whether the app is closing its sockets; if not, the driver is woken when it does.
-    fn poll_closing(&self, cx: &mut Context<'_>) -> bool {
-        // Registered before the check: `close_all` sets the flag, then wakes.
-        self.waker.register(cx.waker());
-        self.sockets.closing.load(Ordering::SeqCst)
-    }
-
-    fn set_lagging(&mut self, lagging: bool) {
-        if lagging != self.lagging {
-            self.lagging = lagging;
-            if lagging {
-                self.sockets.lagging.fetch_add(1, Ordering::SeqCst);
-            } else {
-                self.sockets.lagging.fetch_sub(1, Ordering::SeqCst);
-            }
-        }
-    }
-}
-
-impl Drop for SocketGuard<'_> {
-    fn drop(&mut self) {
-        self.set_lagging(false);
-        let mut wakers = self.sockets.wakers();
-        wakers.drivers.remove(&self.id);
-        if self.sockets.open.fetch_sub(1, Ordering::SeqCst) == 1 {
-            for waker in wakers.idle.drain(..) {
-                waker.wake();
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use futures_channel::mpsc;
@@ -599,6 +469,7 @@ mod tests {
     use crate::testing::block_on;
     use crate::BoxError;
     use crate::Function;
+    use http::StatusCode;
 
     fn app() -> Mizan {
         Mizan::builder()

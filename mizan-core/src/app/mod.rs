@@ -25,8 +25,8 @@ use crate::ir::{typescript, Ir};
 use crate::manifest::USER_PARAMS;
 use crate::registry::{is_valid_name, CacheHint, ClientFunction, FormKind, Function};
 use crate::secret::Secret;
+use crate::socket::OpenSockets;
 use crate::socket::SocketLimits;
-use crate::socket_driver::OpenSockets;
 use crate::upload::UploadLimits;
 
 /// The default mount point.

@@ -180,6 +180,7 @@ mod filter;
 mod io;
 mod limits;
 mod message;
+mod open;
 #[cfg(test)]
 mod tests;
 
@@ -189,3 +190,4 @@ pub use filter::Filter;
 pub use io::{Frame, Outgoing, SocketIo};
 pub use limits::SocketLimits;
 pub use message::{Id, Token};
+pub(crate) use open::OpenSockets;
