@@ -57,7 +57,7 @@ impl RedisCluster {
                 bus_port: *bus_port,
                 child: None,
             });
-            cluster.spawn(cluster.nodes.len() - 1);
+            cluster.spawn_anywhere(cluster.nodes.len() - 1);
         }
         let addresses: Vec<String> = cluster
             .nodes
@@ -164,7 +164,36 @@ impl RedisCluster {
     }
 
     /// Runs `redis-server` for node `node` in its own directory and waits until it answers.
-    fn spawn(&mut self, node: usize) {
+    /// Starts node `node` on its ports or, when another process bound one of them after it was
+    /// chosen (the server then exits at once), on fresh ones. Only before the cluster is created.
+    fn spawn_anywhere(&mut self, node: usize) {
+        for _ in 0..5 {
+            let child = self.spawn_child(node);
+            let port = self.nodes[node].port;
+            self.nodes[node].child = Some(child);
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while Instant::now() < deadline {
+                let exited = match self.nodes[node].child.as_mut() {
+                    Some(child) => child.try_wait().ok().flatten().is_some(),
+                    None => true,
+                };
+                if exited {
+                    break;
+                }
+                if process::answers_ping(port) {
+                    return;
+                }
+                sleep(Duration::from_millis(20));
+            }
+            process::kill(&mut self.nodes[node].child);
+            let ports = process::free_ports(2);
+            (self.nodes[node].port, self.nodes[node].bus_port) = (ports[0], ports[1]);
+        }
+        panic!("node {node} could not start on free ports five times");
+    }
+
+    /// The `redis-server` process of node `node`, on its ports, in its own directory.
+    fn spawn_child(&self, node: usize) -> Child {
         let (port, bus_port) = (self.nodes[node].port, self.nodes[node].bus_port);
         let node_dir = self.dir.join(port.to_string());
         std::fs::create_dir_all(&node_dir).expect("a node directory");
@@ -178,7 +207,12 @@ impl RedisCluster {
             "--cluster-config-file",
             "nodes.conf",
         ];
-        let child = process::spawn_server(&self.server, port, &node_dir, &cluster_args);
+        process::spawn_server(&self.server, port, &node_dir, &cluster_args)
+    }
+
+    fn spawn(&mut self, node: usize) {
+        let port = self.nodes[node].port;
+        let child = self.spawn_child(node);
         let pid = child.id();
         self.nodes[node].child = Some(child);
         self.until(&format!("node {node} answering PING"), || {
