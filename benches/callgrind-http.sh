@@ -21,31 +21,29 @@
 # about 0.1 % between runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=scripts/bench-lib.sh
+. scripts/bench-lib.sh
 
 config=${1:?usage: benches/callgrind-http.sh <config> [requests] [binary]}
 requests=${2:-2000}
-target_dir=${CARGO_TARGET_DIR:-target}
 bin=${3:-$target_dir/release/examples/bench_server}
 out=$target_dir/callgrind
 mkdir -p "$out"
+request_of "$config"
 
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+port=$(free_port)
 rm -f "$out/$config.out"*
 taskset -c 1 valgrind --tool=callgrind --callgrind-out-file="$out/$config.out" \
     "$bin" "$config" "127.0.0.1:$port" >"$out/$config.log" 2>&1 &
 pid=$!
-trap 'kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true' EXIT
+trap 'stop_pid "$pid"' EXIT
 
-python3 - "$config" "$port" "$requests" "$pid" "$out/$config.out" <<'EOF'
+python3 - "$port" "$requests" "$pid" "$REQ_METHOD" "$REQ_PATH" "$REQ_BODY" <<'EOF'
 import http.client, subprocess, sys, time
 
-config, port, n, pid, dump = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5]
-if config.startswith("ctx-"):
-    method, path, body, headers = "GET", "/api/mizan/ctx/profile/?user_id=5", None, {}
-else:
-    method, path = "POST", "/api/mizan/call/"
-    body = b'{"fn":"echo","args":{"message":"hi"}}'
-    headers = {"Content-Type": "application/json"}
+port, n, pid, method, path, body = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5], sys.argv[6]
+headers = {"Content-Type": "application/json"} if body else {}
+body = body.encode() or None
 
 deadline = time.monotonic() + 120
 while True:
