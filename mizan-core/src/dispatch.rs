@@ -19,6 +19,7 @@ use std::any::Any;
 use std::borrow::Cow;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -45,8 +46,8 @@ use crate::registry::{
 use crate::request::{has_media_type, media_type, Request};
 use crate::socket::SocketIo;
 use crate::transport::{
-    check_depth, invalid_args, json_response, parse_envelope, CallOutcome, Envelope, HttpTransport,
-    Transport, RESULT_PREFIX,
+    check_depth, invalid_args, json_response, no_store, parse_envelope, CallOutcome, Envelope,
+    HttpTransport, Transport, RESULT_PREFIX,
 };
 use crate::upload::{is_multipart, BodyStream, MultipartReader, UploadTable};
 
@@ -167,10 +168,19 @@ pub struct Routes {
     pub socket: Option<String>,
 }
 
+/// Forwards to the shared dispatcher. `dispatch` and `dispatch_stream` hand back the inner
+/// dispatcher's boxed future as it is, instead of boxing one more future around it.
 #[async_trait]
 impl<D: Dispatcher + ?Sized> Dispatcher for Arc<D> {
-    async fn dispatch(&self, request: http::Request<Bytes>) -> http::Response<Bytes> {
-        (**self).dispatch(request).await
+    fn dispatch<'life0, 'async_trait>(
+        &'life0 self,
+        request: http::Request<Bytes>,
+    ) -> Pin<Box<dyn Future<Output = http::Response<Bytes>> + Send + 'async_trait>>
+    where
+        'life0: 'async_trait,
+        Self: 'async_trait,
+    {
+        (**self).dispatch(request)
     }
     fn body_limit(&self) -> usize {
         (**self).body_limit()
@@ -178,12 +188,16 @@ impl<D: Dispatcher + ?Sized> Dispatcher for Arc<D> {
     fn body_plan(&self, head: &http::request::Parts) -> BodyPlan {
         (**self).body_plan(head)
     }
-    async fn dispatch_stream(
-        &self,
+    fn dispatch_stream<'life0, 'async_trait>(
+        &'life0 self,
         head: http::request::Parts,
         body: BodyStream,
-    ) -> http::Response<Bytes> {
-        (**self).dispatch_stream(head, body).await
+    ) -> Pin<Box<dyn Future<Output = http::Response<Bytes>> + Send + 'async_trait>>
+    where
+        'life0: 'async_trait,
+        Self: 'async_trait,
+    {
+        (**self).dispatch_stream(head, body)
     }
     fn routes(&self) -> Routes {
         (**self).routes()
@@ -203,7 +217,7 @@ impl Dispatcher for Mizan {
     fn dispatch<'life0, 'async_trait>(
         &'life0 self,
         request: http::Request<Bytes>,
-    ) -> std::pin::Pin<Box<dyn Future<Output = http::Response<Bytes>> + Send + 'async_trait>>
+    ) -> Pin<Box<dyn Future<Output = http::Response<Bytes>> + Send + 'async_trait>>
     where
         'life0: 'async_trait,
         Self: 'async_trait,
@@ -323,10 +337,9 @@ impl Mizan {
                     Ok(response) => response,
                     Err(err) => err.into_response(),
                 };
-                response
-                    .headers_mut()
-                    .entry(CACHE_CONTROL)
-                    .or_insert(HeaderValue::from_static("no-store"));
+                // Each response is built with its `Cache-Control` (`no-store` unless a view
+                // sets its own), so that the usual call inserts it once.
+                debug_assert!(response.headers().contains_key(CACHE_CONTROL));
                 if head {
                     *response.body_mut() = Bytes::new();
                 }
@@ -380,6 +393,7 @@ impl Mizan {
             let mut response = http::Response::new(Bytes::new());
             *response.status_mut() = StatusCode::NO_CONTENT;
             response.headers_mut().insert(ALLOW, allow_value(&allow));
+            response.headers_mut().insert(CACHE_CONTROL, no_store());
             return Ok(response);
         }
         if !allowed.contains(&parts.method) {
@@ -396,6 +410,7 @@ impl Mizan {
                     CONTENT_TYPE,
                     HeaderValue::from_static("text/plain; charset=utf-8"),
                 );
+                response.headers_mut().insert(CACHE_CONTROL, no_store());
                 return Ok(response);
             }
             _ => {}
@@ -470,7 +485,13 @@ impl Mizan {
                 if let Some((csrf, session)) = csrf {
                     check_csrf(csrf, session, &parts.headers, Some(&body))?;
                 }
-                Box::pin(self.run_view(&members, params, parts, body, identity)).await
+                let mut response =
+                    Box::pin(self.run_view(&members, params, parts, body, identity)).await?;
+                response
+                    .headers_mut()
+                    .entry(CACHE_CONTROL)
+                    .or_insert_with(no_store);
+                Ok(response)
             }
         }
     }
@@ -742,7 +763,7 @@ impl Mizan {
         let source = match &form_data {
             Some(data) => Source::Form(data),
             None => {
-                for name in envelope.args.keys() {
+                for name in envelope.args.names() {
                     if !function.declares(name) {
                         problems.insert(name.to_string(), Value::from("unexpected argument"));
                     }

@@ -18,6 +18,15 @@ pub(crate) fn short_escape(c: char) -> Option<&'static str> {
 /// Whether JSON `bytes` nest objects and arrays deeper than `max`, counted outside strings
 /// before anything is parsed (the parser's own recursion limit is far higher).
 pub(crate) fn json_nesting_exceeds(bytes: &[u8], max: usize) -> bool {
+    // Nesting deeper than `max` needs more than `max` opening brackets. Counting them is one
+    // branch-free pass (vectorized), so the usual small body skips the state machine below.
+    let opening = bytes
+        .iter()
+        .map(|&byte| usize::from(byte == b'{' || byte == b'['))
+        .sum::<usize>();
+    if opening <= max {
+        return false;
+    }
     let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
     for &byte in bytes {
         if in_string {

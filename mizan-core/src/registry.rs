@@ -22,7 +22,6 @@
 //! never at the first request.
 
 use std::borrow::Cow;
-use std::collections::BTreeMap;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
@@ -32,7 +31,6 @@ use bytes::Bytes;
 use schemars::JsonSchema;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use crate::auth::Auth;
@@ -40,6 +38,7 @@ use crate::error::ApiError;
 use crate::form::{Form, FormError, FormSpec};
 use crate::ir::schema::{describer, Describe};
 use crate::request::Request;
+use crate::transport::RawArgs;
 use crate::upload::{schema_has_upload, UploadLimits, UploadTable};
 
 /// A boxed, sendable future, as stored handlers return.
@@ -290,7 +289,7 @@ impl Args {
 pub(crate) enum Source<'a> {
     /// A call envelope's `args` (`call/`, the socket, IPC): JSON, converted strictly; names
     /// that the function does not declare are refused before.
-    Json(&'a BTreeMap<Cow<'a, str>, &'a RawValue>),
+    Json(&'a RawArgs<'a>),
     /// A query string or route segments: `"5"` converts to `5i64`; the first occurrence of a
     /// name wins.
     Text(&'a [(String, String)]),

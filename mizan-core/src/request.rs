@@ -39,7 +39,7 @@ pub struct Request {
     inner: Arc<Inner>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 struct Inner {
     parts: http::request::Parts,
     body: Bytes,
@@ -47,7 +47,29 @@ struct Inner {
     state: Arc<Extensions>,
     path_params: Vec<(String, String)>,
     /// `Set-Cookie` values the function asked for, added to its response.
-    set_cookies: Arc<Mutex<Vec<HeaderValue>>>,
+    /// Held in place (no allocation until a cookie is set); every clone of the [`Request`]
+    /// shares it through the `Arc` around `Inner`.
+    set_cookies: Mutex<Vec<HeaderValue>>,
+}
+
+/// A copy for [`Arc::make_mut`] (`with_identity`, `with_state` on a request another handle
+/// shares): it starts with the cookies set so far.
+impl Clone for Inner {
+    fn clone(&self) -> Self {
+        Self {
+            parts: self.parts.clone(),
+            body: self.body.clone(),
+            identity: self.identity.clone(),
+            state: Arc::clone(&self.state),
+            path_params: self.path_params.clone(),
+            set_cookies: Mutex::new(
+                self.set_cookies
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .clone(),
+            ),
+        }
+    }
 }
 
 impl Request {
@@ -77,7 +99,7 @@ impl Request {
                 identity,
                 state,
                 path_params,
-                set_cookies: Arc::default(),
+                set_cookies: Mutex::default(),
             }),
         }
     }

@@ -13,9 +13,9 @@ use std::fmt;
 use std::marker::PhantomData;
 
 use bytes::Bytes;
-use http::header::{HeaderValue, CONTENT_TYPE};
+use http::header::{HeaderValue, CACHE_CONTROL, CONTENT_TYPE};
 use serde::de::{self, Deserializer};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
@@ -207,12 +207,19 @@ impl Mizan {
     }
 }
 
+/// A `200` JSON answer of the protocol: `Content-Type: application/json` and
+/// `Cache-Control: no-store` (what the origin cache keeps, HTTP caches must not).
 pub(crate) fn json_response(body: Bytes) -> http::Response<Bytes> {
     let mut response = http::Response::new(body);
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    headers.insert(CACHE_CONTROL, no_store());
     response
-        .headers_mut()
-        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    response
+}
+
+/// `Cache-Control: no-store`, the default of every protocol response.
+pub(crate) fn no_store() -> HeaderValue {
+    HeaderValue::from_static("no-store")
 }
 
 /// Rejects JSON nested deeper than `max` before it is parsed.
@@ -228,7 +235,55 @@ pub(crate) fn check_depth(bytes: &[u8], max: usize) -> Result<(), ApiError> {
 /// A call envelope, borrowed from the body: the function's name and each argument's raw JSON.
 pub(crate) struct Envelope<'a> {
     pub(crate) function: Cow<'a, str>,
-    pub(crate) args: BTreeMap<Cow<'a, str>, &'a RawValue>,
+    pub(crate) args: RawArgs<'a>,
+}
+
+/// The arguments of a call envelope, borrowed from the body: each name once (a name sent twice
+/// keeps its last value), sorted, with its raw JSON. A sorted `Vec` rather than a map: a call
+/// carries a few arguments, so the usual call allocates once (none without arguments).
+#[derive(Debug, Default)]
+pub(crate) struct RawArgs<'a>(Vec<(Cow<'a, str>, &'a RawValue)>);
+
+impl<'a> RawArgs<'a> {
+    /// The arguments of `entries`, in the order they were sent.
+    fn from_sent(mut entries: Vec<(Cow<'a, str>, &'a RawValue)>) -> Self {
+        // Stable: the entries of one name stay in the order sent, and the last one is kept.
+        entries.sort_by(|(a, _), (b, _)| a.cmp(b));
+        entries.dedup_by(|later, kept| {
+            let same = later.0 == kept.0;
+            if same {
+                kept.1 = later.1;
+            }
+            same
+        });
+        Self(entries)
+    }
+
+    /// The raw JSON of the argument `name`, if sent.
+    pub(crate) fn get(&self, name: &str) -> Option<&'a RawValue> {
+        self.0
+            .binary_search_by(|(sent, _)| sent.as_ref().cmp(name))
+            .ok()
+            .map(|index| self.0[index].1)
+    }
+
+    /// The names sent, sorted.
+    pub(crate) fn names(&self) -> impl Iterator<Item = &str> {
+        self.0.iter().map(|(name, _)| name.as_ref())
+    }
+
+    /// How many arguments were sent (each name once).
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.0.len()
+    }
+}
+
+/// As a JSON object of the raw values (a whole form's data).
+impl Serialize for RawArgs<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_map(self.0.iter().map(|(name, value)| (name, value)))
+    }
 }
 
 /// Parses a call envelope `{"fn": "name", "args": {...}}` (limits checked first). Arguments stay
@@ -269,7 +324,7 @@ pub(crate) fn parse_envelope(body: &[u8], max_depth: usize) -> Result<Envelope<'
         Some(Name::Str(name)) => name,
     };
     let args = match fields.args {
-        None => BTreeMap::new(),
+        None => RawArgs::default(),
         Some(ArgsField::Object(args)) => args,
         Some(ArgsField::NotObject) => return Err(field("args", "must be an object")),
     };
@@ -323,7 +378,7 @@ enum Name<'a> {
 /// The envelope's `args`: an object whose values stay raw, or any other JSON value (read
 /// through, then refused). A name sent twice keeps its last value.
 enum ArgsField<'a> {
-    Object(BTreeMap<Cow<'a, str>, &'a RawValue>),
+    Object(RawArgs<'a>),
     NotObject,
 }
 
@@ -394,11 +449,11 @@ impl<'de: 'a, 'a> Deserialize<'de> for ArgsField<'a> {
                 self,
                 mut map: A,
             ) -> Result<ArgsField<'a>, A::Error> {
-                let mut args = BTreeMap::new();
+                let mut args = Vec::new();
                 while let Some((Key(name), value)) = map.next_entry::<Key<'a>, &'a RawValue>()? {
-                    args.insert(name, value);
+                    args.push((name, value));
                 }
-                Ok(ArgsField::Object(args))
+                Ok(ArgsField::Object(RawArgs::from_sent(args)))
             }
             fn visit_str<E: de::Error>(self, _: &str) -> Result<ArgsField<'a>, E> {
                 Ok(ArgsField::NotObject)
@@ -442,6 +497,9 @@ mod tests {
         assert!(check_depth(br#"{"a":[[1]]}"#, 3).is_ok());
         assert!(check_depth(br#"{"a":[[[1]]]}"#, 3).is_err());
         assert!(check_depth(br#"{"a":"[[[[[[\"[["}"#, 1).is_ok());
+        // More brackets than the limit, none nested deeper than it.
+        assert!(check_depth(br#"[[],[],{"a":[]},[[]]]"#, 3).is_ok());
+        assert!(check_depth(br#"[[],[],{"a":[]},[[[]]]]"#, 3).is_err());
     }
 
     #[test]
@@ -467,7 +525,7 @@ mod tests {
         let escaped =
             parse_envelope(br#"{"fn": "e\u0063ho", "args": {"a": [1, {"b": 2}]}}"#, 32).unwrap();
         assert_eq!(escaped.function, "echo");
-        assert_eq!(escaped.args["a"].get(), r#"[1, {"b": 2}]"#);
+        assert_eq!(escaped.args.get("a").unwrap().get(), r#"[1, {"b": 2}]"#);
         // Values the one-pass reading cannot hold are refused as a raw reading words it.
         assert_eq!(
             err(r#"{"fn": 1e400}"#).details().unwrap()["fields"]["fn"],
@@ -481,6 +539,6 @@ mod tests {
             .message()
             .starts_with("malformed JSON: duplicate field `fn`"));
         let big = parse_envelope(br#"{"fn": "f", "args": {"n": 1e400}}"#, 32).unwrap();
-        assert_eq!(big.args["n"].get(), "1e400");
+        assert_eq!(big.args.get("n").unwrap().get(), "1e400");
     }
 }

@@ -490,10 +490,15 @@ pub(crate) struct ContextInfo {
     pub(crate) scopes: Vec<Vec<String>>,
 }
 
+/// The hasher of the registry's lookups by name.
+type FastHash = foldhash::fast::RandomState;
+
 /// The validated graph of functions, contexts and invalidation plans.
 pub(crate) struct Registry {
     pub(crate) functions: Vec<Function>,
-    pub(crate) by_name: HashMap<String, usize>,
+    /// Looked up on every call: hashed with foldhash, not SipHash (the keys are the app's own
+    /// names; a caller's name is only looked up, never inserted).
+    pub(crate) by_name: HashMap<String, usize, FastHash>,
     pub(crate) contexts: BTreeMap<String, ContextInfo>,
     /// For each function, its planned targets (empty unless it is a mutation).
     pub(crate) plans: Vec<Vec<PlannedTarget>>,
@@ -511,7 +516,7 @@ pub(crate) struct Registry {
 
 impl Registry {
     fn new(functions: Vec<Function>) -> Result<Self, BuildError> {
-        let mut by_name = HashMap::new();
+        let mut by_name = HashMap::default();
         let mut contexts: BTreeMap<String, ContextInfo> = BTreeMap::new();
         let mut forms = HashMap::new();
         let mut form_specs = Vec::with_capacity(functions.len());
