@@ -34,7 +34,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use bytes::{Buf, Bytes};
+use bytes::{Buf, Bytes, BytesMut};
 use futures_util::{StreamExt, TryStreamExt};
 use http_body::Body;
 use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
@@ -148,11 +148,34 @@ where
     if body.size_hint().lower() > limit as u64 {
         return Err(ApiError::payload_too_large(limit));
     }
-    match Limited::new(body, limit).collect().await {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(err) if err.is::<LengthLimitError>() => Err(ApiError::payload_too_large(limit)),
-        Err(err) => Err(ApiError::bad_request("could not read the request body").with_source(err)),
+    let refusal = |err: BoxError| {
+        if err.is::<LengthLimitError>() {
+            ApiError::payload_too_large(limit)
+        } else {
+            ApiError::bad_request("could not read the request body").with_source(err)
+        }
+    };
+    let mut body = std::pin::pin!(Limited::new(body, limit));
+    // The usual body arrives as one data frame and is kept as it is (no buffer list, no copy);
+    // more frames are joined.
+    let mut first = None;
+    while !body.is_end_stream() {
+        let Some(frame) = body.frame().await else {
+            break;
+        };
+        let Ok(mut data) = frame.map_err(refusal)?.into_data() else {
+            continue; // trailers
+        };
+        let data = data.copy_to_bytes(data.remaining());
+        if body.is_end_stream() && first.is_none() {
+            return Ok(data);
+        }
+        match &mut first {
+            None => first = Some(BytesMut::from(data)),
+            Some(joined) => joined.extend_from_slice(&data),
+        }
     }
+    Ok(first.map(BytesMut::freeze).unwrap_or_default())
 }
 
 #[cfg(test)]
