@@ -35,7 +35,8 @@ use mizan_tower::MizanService;
 pub use mizan_core;
 pub use mizan_tower;
 
-/// A `Router` serving `dispatcher`: `{mount}{*rest}`, every view route and the socket.
+/// A `Router` serving `dispatcher`: `{mount}{*rest}` (and `{mount}call/`), every view route and
+/// the socket.
 ///
 /// It is generic over the router state so it merges into a `Router<S>` of any state.
 pub fn router<D, S>(dispatcher: D) -> Router<S>
@@ -48,6 +49,12 @@ where
     let service = MizanService::new(Arc::clone(&dispatcher));
     let mut router =
         Router::new().route_service(&format!("{}{{*rest}}", routes.mount), service.clone());
+    // The call endpoint also by its exact path: axum then matches it without capturing and
+    // decoding a path parameter on every call (what the catch-all costs).
+    let call = format!("{}call/", routes.mount);
+    if !routes.views.contains(&call) && routes.socket.as_ref() != Some(&call) {
+        router = router.route_service(&call, service.clone());
+    }
     for view in &routes.views {
         router = router.route_service(view, service.clone());
     }
