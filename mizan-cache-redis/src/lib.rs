@@ -383,7 +383,8 @@ impl RedisCache {
         matches!(self.inner.conns, Connections::Cluster(_))
     }
 
-    /// Runs `op` as a task on the cache's runtime, so that any executor can await it.
+    /// Runs `op` as a task on the cache's runtime, so that any executor can await it, and so
+    /// that a write the caller stops waiting for (a dropped request) still completes.
     async fn run<T, F>(&self, op: impl FnOnce(Arc<Inner>) -> F) -> Result<T, CacheError>
     where
         T: Send + 'static,
@@ -394,6 +395,20 @@ impl RedisCache {
             .map_err(|err| CacheError::Unavailable(Box::new(err)))?
     }
 
+    /// Runs the read `op` in place when the caller already runs on the cache's runtime (no task
+    /// spawned and woken across threads: one hop less per cache hit), else as [`run`](Self::run)
+    /// does. Only for reads: dropping one half way loses nothing.
+    async fn run_read<T, F>(&self, op: impl FnOnce(Arc<Inner>) -> F) -> Result<T, CacheError>
+    where
+        T: Send + 'static,
+        F: Future<Output = Result<T, CacheError>> + Send + 'static,
+    {
+        match Handle::try_current() {
+            Ok(current) if current.id() == self.inner.runtime.id() => op(self.inner.clone()).await,
+            _ => self.run(op).await,
+        }
+    }
+
     /// The values of `keys` and the remaining time to live of `keys[ttl_of]` (`None` when it is
     /// missing or has no expiry), in one round trip on a single server. For [`NearCache`].
     pub(crate) async fn get_many_and_ttl(
@@ -402,7 +417,7 @@ impl RedisCache {
         ttl_of: usize,
     ) -> Result<(Vec<Option<Bytes>>, Option<Duration>), CacheError> {
         let keys: Vec<String> = keys.iter().map(|key| self.inner.key(key)).collect();
-        self.run(|inner| async move {
+        self.run_read(|inner| async move {
             let mut pttl = redis::cmd("PTTL");
             pttl.arg(&keys[ttl_of]);
             let mut mget = redis::cmd("MGET");
@@ -697,7 +712,7 @@ fn ttl_millis(ttl: Duration) -> u64 {
 impl CacheBackend for RedisCache {
     async fn get(&self, key: &str) -> Result<Option<Bytes>, CacheError> {
         let key = self.inner.key(key);
-        self.run(|inner| async move {
+        self.run_read(|inner| async move {
             let value: Option<Vec<u8>> = inner.query(redis::cmd("GET").arg(key)).await?;
             Ok(value.map(Bytes::from))
         })
@@ -747,7 +762,7 @@ impl CacheBackend for RedisCache {
             return Ok(Vec::new());
         }
         let keys: Vec<String> = keys.iter().map(|key| self.inner.key(key)).collect();
-        self.run(|inner| async move {
+        self.run_read(|inner| async move {
             // On a cluster, `MGET` is split by slot and the answers put back in order.
             let values: Vec<Option<Vec<u8>>> = inner.query(redis::cmd("MGET").arg(keys)).await?;
             Ok(values.into_iter().map(|v| v.map(Bytes::from)).collect())
