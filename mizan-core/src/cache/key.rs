@@ -92,22 +92,14 @@ impl CacheKeyer {
         out
     }
 
-    /// Lower-case hex of HMAC-SHA256 of `message`.
-    pub(crate) fn hex(&self, message: &[u8]) -> String {
-        let mut out = String::with_capacity(64);
-        self.push_hex(&mut out, message);
-        out
-    }
-
-    fn push_hex(&self, out: &mut String, message: &[u8]) {
+    /// Appends the lower-case hex of HMAC-SHA256 of `message` to `out`.
+    pub(crate) fn push_hex(&self, out: &mut String, message: &[u8]) {
         let mut mac = self.mac.clone();
         mac.update(message);
         let digest = mac.finalize().into_bytes();
-        const HEX: &[u8; 16] = b"0123456789abcdef";
-        for byte in digest {
-            out.push(HEX[usize::from(byte >> 4)] as char);
-            out.push(HEX[usize::from(byte & 0x0f)] as char);
-        }
+        let mut hex = [0u8; 64];
+        hex::encode_to_slice(digest, &mut hex).expect("32 bytes are 64 hex digits");
+        out.push_str(std::str::from_utf8(&hex).expect("hex digits are ASCII"));
     }
 }
 
@@ -151,7 +143,8 @@ fn write_message<'a>(
         out.push(':');
         write_json_string(&mut out, value);
     }
-    let _ = write!(out, "}},\"r\":{rev}");
+    out.push_str("},\"r\":");
+    out.push_str(itoa::Buffer::new().format(rev));
     if let Some(user_id) = user_id {
         out.push_str(",\"u\":");
         write_json_string(&mut out, user_id);
@@ -165,6 +158,14 @@ fn write_message<'a>(
 /// U+FFFF), with the short escapes for `"`, `\`, and the five named controls.
 fn write_json_string(out: &mut String, s: &str) {
     out.push('"');
+    // The usual name or value is printable ASCII with nothing to escape: copied whole.
+    if s.bytes()
+        .all(|b| matches!(b, b' '..=b'~') && b != b'"' && b != b'\\')
+    {
+        out.push_str(s);
+        out.push('"');
+        return;
+    }
     for c in s.chars() {
         if let Some(escape) = short_escape(c) {
             out.push_str(escape);

@@ -209,7 +209,12 @@ impl OriginCache {
 
     fn scoped_epoch_key(&self, context: &str, values: &ParamStrings) -> String {
         let message = key_message(context, values, None, 0);
-        format!("gen:{context}:{}", self.keyer.hex(message.as_bytes()))
+        let mut key = String::with_capacity(context.len() + 5 + 64);
+        key.push_str("gen:");
+        key.push_str(context);
+        key.push(':');
+        self.keyer.push_hex(&mut key, message.as_bytes());
+        key
     }
 
     fn dirty(&self) -> std::sync::MutexGuard<'_, HashMap<String, u64>> {
