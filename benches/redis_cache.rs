@@ -80,8 +80,9 @@ fn fetches(c: &mut Criterion) {
     group.finish();
 }
 
-/// One `get` of a present key: `MemoryCache`, `RedisCache`, and a bare `GET` on the `redis`
-/// crate's own connection manager (the floor a Redis backend can reach).
+/// One `get` of a present key: `MemoryCache`, `RedisCache`, a `get_many` of three keys (the one
+/// `MGET` a cache hit sends), and a bare `GET` on the `redis` crate's own connection manager
+/// (the floor a Redis backend can reach).
 fn gets(c: &mut Criterion) {
     let rt = runtime();
     let server = RedisServer::start();
@@ -109,6 +110,11 @@ fn gets(c: &mut Criterion) {
                 .expect("get")
                 .expect("present")
         })
+    });
+    group.bench_function("redis_many_3", |b| {
+        // Two of the three are absent, as epochs of other scopes may be.
+        let keys = ["k".to_owned(), "k2".to_owned(), "k3".to_owned()];
+        b.iter(|| rt.block_on(redis_cache.get_many(&keys)).expect("get"))
     });
     group.bench_function("redis_crate_baseline", |b| {
         b.iter(|| {
