@@ -503,6 +503,26 @@ mod tests {
     }
 
     #[test]
+    fn an_argument_sent_twice_keeps_its_last_value() {
+        let envelope = parse_envelope(
+            br#"{"fn":"f","args":{"b":1,"a":"x","b":3,"c":null,"b":[5]}}"#,
+            32,
+        )
+        .unwrap();
+        let args = &envelope.args;
+        assert_eq!(args.names().collect::<Vec<_>>(), ["a", "b", "c"]);
+        assert_eq!(args.len(), 3);
+        assert_eq!(args.get("b").unwrap().get(), "[5]");
+        assert_eq!(args.get("a").unwrap().get(), r#""x""#);
+        assert!(args.get("d").is_none());
+        // A whole form's data is the object of what was kept.
+        assert_eq!(
+            serde_json::to_string(args).unwrap(),
+            r#"{"a":"x","b":[5],"c":null}"#
+        );
+    }
+
+    #[test]
     fn envelopes_name_the_bad_field() {
         let err = |body: &str| match parse_envelope(body.as_bytes(), 32) {
             Ok(_) => panic!("{body} parsed"),
