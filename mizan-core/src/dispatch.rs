@@ -168,6 +168,10 @@ pub struct Routes {
     pub socket: Option<String>,
 }
 
+/// The boxed future of a response, as `#[async_trait]` spells the return type of
+/// [`Dispatcher::dispatch`] (written out where an implementation hands back a future as it is).
+type ResponseFuture<'a> = Pin<Box<dyn Future<Output = http::Response<Bytes>> + Send + 'a>>;
+
 /// Forwards to the shared dispatcher. `dispatch` and `dispatch_stream` hand back the inner
 /// dispatcher's boxed future as it is, instead of boxing one more future around it.
 #[async_trait]
@@ -175,7 +179,7 @@ impl<D: Dispatcher + ?Sized> Dispatcher for Arc<D> {
     fn dispatch<'life0, 'async_trait>(
         &'life0 self,
         request: http::Request<Bytes>,
-    ) -> Pin<Box<dyn Future<Output = http::Response<Bytes>> + Send + 'async_trait>>
+    ) -> ResponseFuture<'async_trait>
     where
         'life0: 'async_trait,
         Self: 'async_trait,
@@ -192,7 +196,7 @@ impl<D: Dispatcher + ?Sized> Dispatcher for Arc<D> {
         &'life0 self,
         head: http::request::Parts,
         body: BodyStream,
-    ) -> Pin<Box<dyn Future<Output = http::Response<Bytes>> + Send + 'async_trait>>
+    ) -> ResponseFuture<'async_trait>
     where
         'life0: 'async_trait,
         Self: 'async_trait,
@@ -217,7 +221,7 @@ impl Dispatcher for Mizan {
     fn dispatch<'life0, 'async_trait>(
         &'life0 self,
         request: http::Request<Bytes>,
-    ) -> Pin<Box<dyn Future<Output = http::Response<Bytes>> + Send + 'async_trait>>
+    ) -> ResponseFuture<'async_trait>
     where
         'life0: 'async_trait,
         Self: 'async_trait,
