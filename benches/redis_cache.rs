@@ -1,6 +1,7 @@
 //! Origin cache figures (see `docs/BENCHMARKS.md`): one backend `get`; a context fetch through
-//! `TestClient` that hits or misses, on the memory and Redis backends and without a cache; and a
-//! broad mutation that purges a context holding 100 000 entries.
+//! `TestClient` that hits or misses, on the memory and Redis backends and without a cache; a
+//! Redis hit and a bare `GET` interleaved; and a broad mutation that purges a context holding
+//! 100 000 entries.
 //!
 //! Redis runs as a local `redis-server` on a free loopback port, started by the test fixture.
 //!
@@ -224,5 +225,70 @@ fn purges(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, gets, fetches, purges);
+/// A Redis-hit context fetch against a bare `GET`, interleaved: each iteration runs both and
+/// times only its own, so that both see the same state of the runtime and the connection
+/// (separate benchmarks of a round trip drift by ±25 % from one to the next).
+fn hit_against_get(c: &mut Criterion) {
+    let rt = runtime();
+    let server = RedisServer::start();
+    let redis_cache = rt
+        .block_on(RedisCache::connect(server.url()))
+        .expect("redis");
+    let app = cached(redis_cache);
+    let client = TestClient::new(&app);
+    let fetch = || {
+        let response = rt.block_on(client.fetch("catalog", &[("page", "1")]));
+        assert_eq!(response.status(), 200);
+    };
+    fetch(); // stored: every measured fetch is a hit
+    let manager = rt
+        .block_on(redis::aio::ConnectionManager::new(
+            redis::Client::open(server.url()).expect("a url"),
+        ))
+        .expect("a connection");
+    rt.block_on(
+        redis::cmd("SET")
+            .arg("bare")
+            .arg("0123456789abcdef")
+            .exec_async(&mut manager.clone()),
+    )
+    .expect("SET");
+    let get = || {
+        let mut conn = manager.clone();
+        rt.block_on(
+            redis::cmd("GET")
+                .arg("bare")
+                .query_async::<Vec<u8>>(&mut conn),
+        )
+        .expect("GET")
+    };
+    let mut group = c.benchmark_group("interleaved");
+    group.bench_function("fetch_redis_hit", |b| {
+        b.iter_custom(|iters| {
+            let mut timed = Duration::ZERO;
+            for _ in 0..iters {
+                get();
+                let start = Instant::now();
+                fetch();
+                timed += start.elapsed();
+            }
+            timed
+        })
+    });
+    group.bench_function("bare_get", |b| {
+        b.iter_custom(|iters| {
+            let mut timed = Duration::ZERO;
+            for _ in 0..iters {
+                fetch();
+                let start = Instant::now();
+                get();
+                timed += start.elapsed();
+            }
+            timed
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, gets, fetches, hit_against_get, purges);
 criterion_main!(benches);
