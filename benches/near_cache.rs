@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use futures_util::StreamExt;
-use mizan_cache_redis::{redis, NearCache, RedisBus, RedisCache};
+use mizan_cache_redis::{NearCache, RedisBus, RedisCache};
 use mizan_core::testing::TestClient;
 use mizan_core::{
     ApiError, BusEvent, CacheBackend, Function, InvalidationBus, MemoryCache, Mizan, Target,
@@ -27,7 +27,7 @@ use mizan_core::{
 use redis_cluster::RedisCluster;
 use redis_server::RedisServer;
 use serde_json::json;
-use support::{runtime, SECRET};
+use support::{bare_get, runtime, SECRET};
 
 /// Context `catalog` (param `size`): one function returning a string of `size` bytes.
 fn app(backend: impl CacheBackend) -> Mizan {
@@ -82,28 +82,8 @@ fn hits(c: &mut Criterion) {
     group.finish();
 
     // The floor: one bare `GET` of a present 16-byte value on the `redis` crate's own connection.
-    let client = redis::Client::open(server.url()).expect("a url");
-    let mut manager = rt
-        .block_on(redis::aio::ConnectionManager::new(client))
-        .expect("a connection");
-    rt.block_on(
-        redis::cmd("SET")
-            .arg("bare")
-            .arg("0123456789abcdef")
-            .exec_async(&mut manager),
-    )
-    .expect("SET");
-    c.bench_function("redis_crate_get", |b| {
-        b.iter(|| {
-            let mut conn = manager.clone();
-            rt.block_on(
-                redis::cmd("GET")
-                    .arg("bare")
-                    .query_async::<Vec<u8>>(&mut conn),
-            )
-            .expect("GET")
-        })
-    });
+    let get = bare_get(&rt, &server.url());
+    c.bench_function("redis_crate_get", |b| b.iter(&get));
 }
 
 /// How long a published invalidation takes to reach another instance's receiver: the time

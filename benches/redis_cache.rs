@@ -23,7 +23,7 @@ use mizan_core::testing::TestClient;
 use mizan_core::{ApiError, CacheBackend, Function, MemoryCache, Mizan, MizanBuilder};
 use redis_server::RedisServer;
 use serde_json::json;
-use support::{runtime, SECRET};
+use support::{bare_get, runtime, SECRET};
 
 const ENTRIES: usize = 100_000;
 
@@ -241,27 +241,7 @@ fn hit_against_get(c: &mut Criterion) {
         assert_eq!(response.status(), 200);
     };
     fetch(); // stored: every measured fetch is a hit
-    let manager = rt
-        .block_on(redis::aio::ConnectionManager::new(
-            redis::Client::open(server.url()).expect("a url"),
-        ))
-        .expect("a connection");
-    rt.block_on(
-        redis::cmd("SET")
-            .arg("bare")
-            .arg("0123456789abcdef")
-            .exec_async(&mut manager.clone()),
-    )
-    .expect("SET");
-    let get = || {
-        let mut conn = manager.clone();
-        rt.block_on(
-            redis::cmd("GET")
-                .arg("bare")
-                .query_async::<Vec<u8>>(&mut conn),
-        )
-        .expect("GET")
-    };
+    let get = bare_get(&rt, &server.url());
     let mut group = c.benchmark_group("interleaved");
     group.bench_function("fetch_redis_hit", |b| {
         b.iter_custom(|iters| {
