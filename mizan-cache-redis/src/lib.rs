@@ -37,7 +37,7 @@
 //! | builder method | default | what it sets |
 //! |---|---|---|
 //! | [`with_prefix`](RedisCacheBuilder::with_prefix) | `"mizan:"` | prepended to every key, so several apps can share one Redis database |
-//! | [`with_pool_size`](RedisCacheBuilder::with_pool_size) | 50 | connections at most to a single server; each is multiplexed, opened on first use and used in turn (a cluster cache has one multiplexed connection per node) |
+//! | [`with_pool_size`](RedisCacheBuilder::with_pool_size) | 50 | connections at most to a single server; each is multiplexed and opened on first use, and each thread keeps to one (threads share them when there are more threads than connections; a cluster cache has one multiplexed connection per node) |
 //! | [`with_timeout`](RedisCacheBuilder::with_timeout) | 250 ms | the longest one Redis command may take |
 //!
 //! The time to live of each entry is the one the dispatcher passes (at most the app's
@@ -250,7 +250,7 @@ struct Inner {
 
 /// How commands reach Redis.
 enum Connections {
-    /// One server: a pool of connection managers, used in turn.
+    /// One server: a pool of connection managers, one per calling thread.
     Single(Pool),
     /// A cluster: one cluster connection, which keeps a multiplexed connection to each node and
     /// routes every command (a multi-key one split by slot) to the node owning its keys.
@@ -260,13 +260,22 @@ enum Connections {
 /// A single server's connections.
 struct Pool {
     conns: Vec<ConnectionManager>,
-    next: AtomicUsize,
 }
 
+/// The slot the next thread to ask for a connection gets.
+static NEXT_SLOT: AtomicUsize = AtomicUsize::new(0);
+
 impl Pool {
-    /// The next connection, in turn.
+    /// The calling thread's connection: threads spread over the pool in the order they first
+    /// ask, and each keeps to its own, so that a thread's commands find their connection (its
+    /// task, its socket) warm. Handing out connections in turn made each one wait for all the
+    /// others between two uses, which cost a sequential Redis hit 7–10 µs more.
     fn next(&self) -> ConnectionManager {
-        self.conns[self.next.fetch_add(1, Ordering::Relaxed) % self.conns.len()].clone()
+        thread_local! {
+            static SLOT: usize = NEXT_SLOT.fetch_add(1, Ordering::Relaxed);
+        }
+        let slot = SLOT.with(|slot| *slot);
+        self.conns[slot % self.conns.len()].clone()
     }
 }
 
@@ -530,10 +539,7 @@ impl RedisCacheBuilder {
             .map(|_| ConnectionManager::new_lazy_with_config(client.clone(), config.clone()))
             .collect::<Result<Vec<_>, _>>()
             .map_err(backend)?;
-        Ok(Connections::Single(Pool {
-            conns,
-            next: AtomicUsize::new(0),
-        }))
+        Ok(Connections::Single(Pool { conns }))
     }
 
     async fn connect_cluster(&self, nodes: &[String]) -> Result<Connections, CacheError> {
