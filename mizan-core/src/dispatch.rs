@@ -36,7 +36,7 @@ use crate::auth::MWT_HEADER;
 use crate::cache::origin::{Lookup, ParamStrings};
 use crate::cache::param_string;
 use crate::csrf::{Csrf, CSRF_FORM_FIELD, CSRF_HEADER};
-use crate::error::{allow_value, ApiError};
+use crate::error::{allow_value, no_store, ApiError};
 use crate::form::FormSpec;
 use crate::identity::Identity;
 use crate::invalidation::{merge, Target};
@@ -46,8 +46,8 @@ use crate::registry::{
 use crate::request::{has_media_type, media_type, Request};
 use crate::socket::SocketIo;
 use crate::transport::{
-    check_depth, invalid_args, json_response, no_store, parse_envelope, CallOutcome, Envelope,
-    HttpTransport, Transport, RESULT_PREFIX,
+    check_depth, invalid_args, json_response, parse_envelope, CallOutcome, Envelope, HttpTransport,
+    Transport, RESULT_PREFIX,
 };
 use crate::upload::{is_multipart, BodyStream, MultipartReader, UploadTable};
 

@@ -259,10 +259,15 @@ impl ApiError {
         *response.status_mut() = self.0.status;
         let headers = response.headers_mut();
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        headers.insert(CACHE_CONTROL, no_store());
         headers.extend(self.0.headers);
         response
     }
+}
+
+/// `Cache-Control: no-store`, the default of every protocol response (errors included).
+pub(crate) fn no_store() -> HeaderValue {
+    HeaderValue::from_static("no-store")
 }
 
 /// An `Allow` header value listing `methods`.

@@ -20,7 +20,7 @@ use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use crate::app::Mizan;
-use crate::error::ApiError;
+use crate::error::{no_store, ApiError};
 use crate::escape::json_nesting_exceeds;
 use crate::identity::Identity;
 use crate::invalidation::{header_value, Target, INVALIDATE_HEADER};
@@ -215,11 +215,6 @@ pub(crate) fn json_response(body: Bytes) -> http::Response<Bytes> {
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     headers.insert(CACHE_CONTROL, no_store());
     response
-}
-
-/// `Cache-Control: no-store`, the default of every protocol response.
-pub(crate) fn no_store() -> HeaderValue {
-    HeaderValue::from_static("no-store")
 }
 
 /// Rejects JSON nested deeper than `max` before it is parsed.
