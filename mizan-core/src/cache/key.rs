@@ -84,16 +84,23 @@ impl CacheKeyer {
             }
         }
         let message = write_message(context, sorted.iter().copied(), user_id, rev);
-        let mut out = String::with_capacity(context.len() + 5 + 64);
-        out.push_str("ctx:");
+        self.signed_key("ctx", context, message.as_bytes())
+    }
+
+    /// `{kind}:{context}:{hex(HMAC-SHA256(message))}`: a bundle's key (`ctx`) or a scoped
+    /// epoch's (`gen`).
+    pub(crate) fn signed_key(&self, kind: &str, context: &str, message: &[u8]) -> String {
+        let mut out = String::with_capacity(kind.len() + context.len() + 2 + 64);
+        out.push_str(kind);
+        out.push(':');
         out.push_str(context);
         out.push(':');
-        self.push_hex(&mut out, message.as_bytes());
+        self.push_hex(&mut out, message);
         out
     }
 
     /// Appends the lower-case hex of HMAC-SHA256 of `message` to `out`.
-    pub(crate) fn push_hex(&self, out: &mut String, message: &[u8]) {
+    fn push_hex(&self, out: &mut String, message: &[u8]) {
         let mut mac = self.mac.clone();
         mac.update(message);
         let digest = mac.finalize().into_bytes();

@@ -209,12 +209,7 @@ impl OriginCache {
 
     fn scoped_epoch_key(&self, context: &str, values: &ParamStrings) -> String {
         let message = key_message(context, values, None, 0);
-        let mut key = String::with_capacity(context.len() + 5 + 64);
-        key.push_str("gen:");
-        key.push_str(context);
-        key.push(':');
-        self.keyer.push_hex(&mut key, message.as_bytes());
-        key
+        self.keyer.signed_key("gen", context, message.as_bytes())
     }
 
     fn dirty(&self) -> std::sync::MutexGuard<'_, HashMap<String, u64>> {
