@@ -158,7 +158,7 @@ where
     let mut body = std::pin::pin!(Limited::new(body, limit));
     // The usual body arrives as one data frame and is kept as it is (no buffer list, no copy);
     // more frames are joined.
-    let mut first = None;
+    let mut joined: Option<BytesMut> = None;
     while !body.is_end_stream() {
         let Some(frame) = body.frame().await else {
             break;
@@ -167,15 +167,15 @@ where
             continue; // trailers
         };
         let data = data.copy_to_bytes(data.remaining());
-        if body.is_end_stream() && first.is_none() {
+        if body.is_end_stream() && joined.is_none() {
             return Ok(data);
         }
-        match &mut first {
-            None => first = Some(BytesMut::from(data)),
+        match &mut joined {
+            None => joined = Some(BytesMut::from(data)),
             Some(joined) => joined.extend_from_slice(&data),
         }
     }
-    Ok(first.map(BytesMut::freeze).unwrap_or_default())
+    Ok(joined.map(BytesMut::freeze).unwrap_or_default())
 }
 
 #[cfg(test)]
