@@ -201,8 +201,9 @@
 //! published elsewhere.
 
 use std::future::Future;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::io::Write as _;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -212,7 +213,10 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::cluster::ClusterClientBuilder;
 use redis::cluster_async::ClusterConnection;
 use redis::cluster_routing::{MultipleNodeRoutingInfo, RoutingInfo, SingleNodeRoutingInfo};
-use redis::{AsyncConnectionConfig, Cmd, FromRedisValue, RedisError, RedisResult, Value};
+use redis::{
+    AsyncConnectionConfig, Cmd, FromRedisValue, RedisError, RedisResult, RedisWrite, ToRedisArgs,
+    Value,
+};
 use tokio::runtime::Handle;
 
 pub use bus::{RedisBus, RedisBusBuilder};
@@ -244,8 +248,11 @@ struct Inner {
     prefix: String,
     timeout: Duration,
     runtime: Handle,
-    /// After a timeout, commands fail at once until this instant.
-    cool_until: Mutex<Option<Instant>>,
+    /// The instant `cool_until` counts from.
+    started: Instant,
+    /// After a timeout, commands fail at once until this many nanoseconds after `started`; 0
+    /// when not cooling down (read without a lock or a clock on every command).
+    cool_until: AtomicU64,
 }
 
 /// How commands reach Redis.
@@ -425,12 +432,13 @@ impl RedisCache {
         keys: &[String],
         ttl_of: usize,
     ) -> Result<(Vec<Option<Bytes>>, Option<Duration>), CacheError> {
-        let keys: Vec<String> = keys.iter().map(|key| self.inner.key(key)).collect();
+        let mut pttl = redis::cmd("PTTL");
+        pttl.arg(self.inner.key(&keys[ttl_of]));
+        let mut mget = redis::cmd("MGET");
+        for key in keys {
+            mget.arg(self.inner.key(key));
+        }
         self.run_read(|inner| async move {
-            let mut pttl = redis::cmd("PTTL");
-            pttl.arg(&keys[ttl_of]);
-            let mut mget = redis::cmd("MGET");
-            mget.arg(&keys);
             let (values, millis): (Vec<Option<Vec<u8>>>, i64) = match &inner.conns {
                 Connections::Single(pool) => {
                     let mut pipe = redis::pipe();
@@ -512,7 +520,8 @@ impl RedisCacheBuilder {
                 prefix: self.prefix,
                 timeout: self.timeout,
                 runtime,
-                cool_until: Mutex::new(None),
+                started: Instant::now(),
+                cool_until: AtomicU64::new(0),
             }),
         })
     }
@@ -575,9 +584,34 @@ pub(crate) fn cluster_client(
         .build()
 }
 
+/// A key with the cache's prefix, written into a command as one argument without building the
+/// prefixed string first.
+struct Prefixed<'a> {
+    prefix: &'a str,
+    key: &'a str,
+}
+
+impl ToRedisArgs for Prefixed<'_> {
+    fn write_redis_args<W: ?Sized + RedisWrite>(&self, out: &mut W) {
+        let mut arg = out.writer_for_next_arg();
+        // Writing into the command's own buffer cannot fail.
+        let _ = arg.write_all(self.prefix.as_bytes());
+        let _ = arg.write_all(self.key.as_bytes());
+    }
+}
+
 impl Inner {
-    fn key(&self, key: &str) -> String {
-        format!("{}{key}", self.prefix)
+    /// `key` with the cache's prefix, as one command argument.
+    fn key<'a>(&'a self, key: &'a str) -> Prefixed<'a> {
+        Prefixed {
+            prefix: &self.prefix,
+            key,
+        }
+    }
+
+    /// Nanoseconds since `started`, at least 1 (0 means "not cooling down").
+    fn now_nanos(&self) -> u64 {
+        u64::try_from(self.started.elapsed().as_nanos()).map_or(u64::MAX, |n| n.max(1))
     }
 
     /// Sends one command, within the timeout; a cluster routes it by its keys.
@@ -597,16 +631,17 @@ impl Inner {
     /// Runs one Redis operation within the timeout: fails at once while cooling down after a
     /// timeout, and starts a cool-down when this one times out.
     async fn guard<T>(&self, op: impl Future<Output = RedisResult<T>>) -> Result<T, CacheError> {
-        let cooling = *self.cool_until.lock().unwrap_or_else(|p| p.into_inner());
-        if cooling.is_some_and(|until| Instant::now() < until) {
+        let until = self.cool_until.load(Ordering::Relaxed);
+        if until != 0 && self.now_nanos() < until {
             let why = "a Redis command timed out less than one timeout ago; not waiting again yet";
             return Err(CacheError::Unavailable(why.into()));
         }
         match tokio::time::timeout(self.timeout, op).await {
             Ok(result) => result.map_err(classify),
             Err(_elapsed) => {
-                let until = Instant::now() + self.timeout;
-                *self.cool_until.lock().unwrap_or_else(|p| p.into_inner()) = Some(until);
+                let timeout = u64::try_from(self.timeout.as_nanos()).unwrap_or(u64::MAX);
+                let until = self.now_nanos().saturating_add(timeout);
+                self.cool_until.store(until, Ordering::Relaxed);
                 Err(CacheError::Timeout)
             }
         }
@@ -717,39 +752,43 @@ fn ttl_millis(ttl: Duration) -> u64 {
 #[async_trait]
 impl CacheBackend for RedisCache {
     async fn get(&self, key: &str) -> Result<Option<Bytes>, CacheError> {
-        let key = self.inner.key(key);
+        let mut get = redis::cmd("GET");
+        get.arg(self.inner.key(key));
         self.run_read(|inner| async move {
-            let value: Option<Vec<u8>> = inner.query(redis::cmd("GET").arg(key)).await?;
+            let value: Option<Vec<u8>> = inner.query(&get).await?;
             Ok(value.map(Bytes::from))
         })
         .await
     }
 
     async fn put(&self, key: &str, value: Bytes, ttl: Duration) -> Result<(), CacheError> {
-        let key = self.inner.key(key);
-        self.run(|inner| async move {
-            if ttl.is_zero() {
-                // Expired at once: what was there is gone, and nothing new is readable.
-                return inner.query(redis::cmd("UNLINK").arg(key)).await;
-            }
-            let mut cmd = redis::cmd("SET");
-            cmd.arg(key).arg(&value[..]).arg("PX").arg(ttl_millis(ttl));
-            inner.query(&cmd).await
-        })
-        .await
+        let cmd = if ttl.is_zero() {
+            // Expired at once: what was there is gone, and nothing new is readable.
+            let mut unlink = redis::cmd("UNLINK");
+            unlink.arg(self.inner.key(key));
+            unlink
+        } else {
+            let mut set = redis::cmd("SET");
+            set.arg(self.inner.key(key)).arg(&value[..]);
+            set.arg("PX").arg(ttl_millis(ttl));
+            set
+        };
+        self.run(|inner| async move { inner.query(&cmd).await })
+            .await
     }
 
     async fn delete(&self, key: &str) -> Result<bool, CacheError> {
-        let key = self.inner.key(key);
+        let mut unlink = redis::cmd("UNLINK");
+        unlink.arg(self.inner.key(key));
         self.run(|inner| async move {
-            let removed: u64 = inner.query(redis::cmd("UNLINK").arg(key)).await?;
+            let removed: u64 = inner.query(&unlink).await?;
             Ok(removed > 0)
         })
         .await
     }
 
     async fn delete_by_prefix(&self, prefix: &str) -> Result<u64, CacheError> {
-        let pattern = prefix_pattern(&self.inner.key(prefix));
+        let pattern = prefix_pattern(&[self.inner.prefix.as_str(), prefix].concat());
         self.run(|inner| async move {
             let Connections::Cluster(conn) = &inner.conns else {
                 return inner.purge(None, &pattern).await;
@@ -767,10 +806,13 @@ impl CacheBackend for RedisCache {
         if keys.is_empty() {
             return Ok(Vec::new());
         }
-        let keys: Vec<String> = keys.iter().map(|key| self.inner.key(key)).collect();
+        let mut mget = redis::cmd("MGET");
+        for key in keys {
+            mget.arg(self.inner.key(key));
+        }
         self.run_read(|inner| async move {
             // On a cluster, `MGET` is split by slot and the answers put back in order.
-            let values: Vec<Option<Vec<u8>>> = inner.query(redis::cmd("MGET").arg(keys)).await?;
+            let values: Vec<Option<Vec<u8>>> = inner.query(&mget).await?;
             Ok(values.into_iter().map(|v| v.map(Bytes::from)).collect())
         })
         .await
