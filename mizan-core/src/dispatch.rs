@@ -24,19 +24,19 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use bytes::{Bytes, BytesMut};
-use futures_util::future::join_all;
+use futures_util::future::{join_all, ready, Either};
 use futures_util::{FutureExt, StreamExt};
 use http::header::{HeaderValue, ALLOW, CACHE_CONTROL, CONTENT_TYPE, SET_COOKIE};
 use http::{Method, StatusCode};
 use percent_encoding::percent_decode_str;
 use serde_json::{Map, Value};
 
-use crate::app::{Limits, Mizan, DEFAULT_MOUNT};
+use crate::app::{ContextInfo, Limits, Mizan, DEFAULT_MOUNT};
 use crate::auth::MWT_HEADER;
-use crate::cache::origin::{Lookup, ParamStrings};
+use crate::cache::origin::{FetchPlan, Lookup, OriginCache, ParamStrings, Stamp};
 use crate::cache::param_string;
 use crate::csrf::{Csrf, CSRF_FORM_FIELD, CSRF_HEADER};
-use crate::error::{allow_value, no_store, ApiError};
+use crate::error::{allow_value, no_store, ApiError, AuthError};
 use crate::form::FormSpec;
 use crate::identity::Identity;
 use crate::invalidation::{merge, Target};
@@ -304,6 +304,12 @@ impl Body {
     }
 }
 
+/// A request routed before it runs: where it goes, or its answer already.
+enum Routed {
+    Run(Route),
+    Answered(http::Response<Bytes>),
+}
+
 /// Where a request goes.
 enum Route {
     Endpoint(Endpoint),
@@ -363,15 +369,115 @@ impl Mizan {
                 .is_some_and(|rest| rest.trim_end_matches('/') == "call")
     }
 
-    async fn route_and_run(
+    /// Routes a request and runs it. What needs no I/O (the limits, the route and its method,
+    /// the manifest and the schema) is settled before the future is made, which then holds the
+    /// request once: an `async fn` would keep its arguments and its locals apart, and this
+    /// future is allocated for every request.
+    fn route_and_run(
         &self,
         parts: http::request::Parts,
         body: Body,
         identity: Option<Identity>,
-    ) -> Result<http::Response<Bytes>, ApiError> {
+    ) -> impl Future<Output = Result<http::Response<Bytes>, ApiError>> + Send + '_ {
+        let route = match self.route_request(&parts, &body) {
+            Ok(Routed::Run(route)) => route,
+            Ok(Routed::Answered(response)) => return Either::Left(ready(Ok(response))),
+            Err(err) => return Either::Left(ready(Err(err))),
+        };
+        Either::Right(async move {
+            // Read where used rather than copied: each copy held across an await is held in
+            // the future.
+            let limits = &self.inner.limits;
+            let identity = match identity {
+                Some(identity) => identity,
+                None => self.identify(&parts).await?,
+            };
+            // CSRF comes right after identity, before any guard or function; a view-route form may
+            // carry its token in the body, checked once the body is read.
+            let csrf = self.csrf_required(&parts.method, &identity);
+            if let (Some((csrf, session)), false) = (csrf, matches!(route, Route::View { .. })) {
+                check_csrf(csrf, session, &parts.headers, None)?;
+            }
+            // The content type, read once: calls and form validation take JSON, calls also
+            // multipart.
+            let media = match route {
+                Route::Endpoint(Endpoint::Call | Endpoint::FormValidate(_)) => {
+                    Media::of(&parts.headers)
+                }
+                _ => Media::Other,
+            };
+            match route {
+                Route::Endpoint(Endpoint::Session) => self.session(&identity),
+                Route::Endpoint(Endpoint::Manifest | Endpoint::Schema) => {
+                    unreachable!("answered above")
+                }
+                // Paths other than calls and context fetches run boxed, so that the future of
+                // every request is not as large as theirs.
+                Route::Endpoint(Endpoint::Call) if media == Media::Multipart => {
+                    let outcome =
+                        Box::pin(self.run_multipart(parts, body.into_stream(), identity)).await;
+                    Ok(HttpTransport.encode(outcome))
+                }
+                Route::Endpoint(Endpoint::Call) => {
+                    if media != Media::Json {
+                        return Err(not_json());
+                    }
+                    let body = body.into_bytes(limits.max_body_bytes).await?;
+                    // The envelope borrows the body the request holds: one handle on it kept
+                    // across the call instead of a second.
+                    let request = self.request(parts, body, identity);
+                    let envelope = parse_envelope(request.body(), limits.max_json_depth)?;
+                    let outcome = self.call(&envelope, request.clone()).await;
+                    Ok(HttpTransport.encode(outcome))
+                }
+                Route::Endpoint(Endpoint::Context(name)) => {
+                    Box::pin(self.fetch(&name, parts, identity)).await
+                }
+                Route::Endpoint(Endpoint::Form(name)) => {
+                    let (_, spec) = self.form(&name, &identity, &parts)?;
+                    Ok(json_response(Bytes::from(spec.schema().to_string())))
+                }
+                Route::Endpoint(Endpoint::FormValidate(name)) => {
+                    let spec = Arc::clone(self.form(&name, &identity, &parts)?.1);
+                    if media != Media::Json {
+                        return Err(not_json());
+                    }
+                    let body = body.into_bytes(limits.max_body_bytes).await?;
+                    check_depth(&body, limits.max_json_depth)?;
+                    let request = Request::from_parts(
+                        parts,
+                        body.clone(),
+                        identity,
+                        self.inner.state.clone(),
+                        Vec::new(),
+                    );
+                    let issues = Box::pin(spec.validate(&body, &request)).await?;
+                    let reply = serde_json::json!({ "valid": issues.is_empty(), "issues": issues });
+                    Ok(json_response(Bytes::from(reply.to_string())))
+                }
+                Route::View { members, params } => {
+                    let body = body.into_bytes(limits.max_body_bytes).await?;
+                    if let Some((csrf, session)) = csrf {
+                        check_csrf(csrf, session, &parts.headers, Some(&body))?;
+                    }
+                    let mut response =
+                        Box::pin(self.run_view(&members, params, parts, body, identity)).await?;
+                    response
+                        .headers_mut()
+                        .entry(CACHE_CONTROL)
+                        .or_insert_with(no_store);
+                    Ok(response)
+                }
+            }
+        })
+    }
+
+    /// Where a request goes, or its answer when it needs no I/O (the manifest, the schema,
+    /// `OPTIONS`); an error for a request over a limit or with a method its route refuses.
+    fn route_request(&self, parts: &http::request::Parts, body: &Body) -> Result<Routed, ApiError> {
         let limits = self.inner.limits;
-        if let Body::Full(bytes) = &body {
-            if bytes.len() > limits.max_body_bytes && !self.streams(&parts) {
+        if let Body::Full(bytes) = body {
+            if bytes.len() > limits.max_body_bytes && !self.streams(parts) {
                 return Err(ApiError::payload_too_large(limits.max_body_bytes));
             }
         }
@@ -398,7 +504,7 @@ impl Mizan {
             *response.status_mut() = StatusCode::NO_CONTENT;
             response.headers_mut().insert(ALLOW, allow_value(&allow));
             response.headers_mut().insert(CACHE_CONTROL, no_store());
-            return Ok(response);
+            return Ok(Routed::Answered(response));
         }
         if !allowed.contains(&parts.method) {
             return Err(ApiError::method_not_allowed(&allowed));
@@ -406,7 +512,7 @@ impl Mizan {
 
         match route {
             Route::Endpoint(Endpoint::Manifest) => {
-                return Ok(json_response(self.inner.manifest.clone()))
+                Ok(Routed::Answered(json_response(self.inner.manifest.clone())))
             }
             Route::Endpoint(Endpoint::Schema) => {
                 let mut response = http::Response::new(self.inner.schema.clone());
@@ -415,88 +521,21 @@ impl Mizan {
                     HeaderValue::from_static("text/plain; charset=utf-8"),
                 );
                 response.headers_mut().insert(CACHE_CONTROL, no_store());
-                return Ok(response);
+                Ok(Routed::Answered(response))
             }
-            _ => {}
+            route => Ok(Routed::Run(route)),
         }
-        let identity = match identity {
-            Some(identity) => identity,
-            None => self.inner.identity.identify(&parts).await?,
-        };
-        // CSRF comes right after identity, before any guard or function; a view-route form may
-        // carry its token in the body, checked once the body is read.
-        let csrf = self.csrf_required(&parts.method, &identity);
-        if let (Some((csrf, session)), false) = (csrf, matches!(route, Route::View { .. })) {
-            check_csrf(csrf, session, &parts.headers, None)?;
-        }
-        // The content type, read once: calls and form validation take JSON, calls also
-        // multipart.
-        let media = match route {
-            Route::Endpoint(Endpoint::Call | Endpoint::FormValidate(_)) => {
-                Media::of(&parts.headers)
-            }
-            _ => Media::Other,
-        };
-        match route {
-            Route::Endpoint(Endpoint::Session) => self.session(&identity),
-            Route::Endpoint(Endpoint::Manifest | Endpoint::Schema) => {
-                unreachable!("answered above")
-            }
-            // Paths other than calls and context fetches run boxed, so that the future of
-            // every request is not as large as theirs.
-            Route::Endpoint(Endpoint::Call) if media == Media::Multipart => {
-                let outcome =
-                    Box::pin(self.run_multipart(parts, body.into_stream(), identity)).await;
-                Ok(HttpTransport.encode(outcome))
-            }
-            Route::Endpoint(Endpoint::Call) => {
-                if media != Media::Json {
-                    return Err(not_json());
-                }
-                let body = body.into_bytes(limits.max_body_bytes).await?;
-                let envelope = parse_envelope(&body, limits.max_json_depth)?;
-                let request = self.request(parts, body.clone(), identity);
-                let outcome = self.call(&envelope, request).await;
-                Ok(HttpTransport.encode(outcome))
-            }
-            Route::Endpoint(Endpoint::Context(name)) => {
-                Box::pin(self.fetch(&name, parts, identity)).await
-            }
-            Route::Endpoint(Endpoint::Form(name)) => {
-                let (_, spec) = self.form(&name, &identity, &parts)?;
-                Ok(json_response(Bytes::from(spec.schema().to_string())))
-            }
-            Route::Endpoint(Endpoint::FormValidate(name)) => {
-                let spec = Arc::clone(self.form(&name, &identity, &parts)?.1);
-                if media != Media::Json {
-                    return Err(not_json());
-                }
-                let body = body.into_bytes(limits.max_body_bytes).await?;
-                check_depth(&body, limits.max_json_depth)?;
-                let request = Request::from_parts(
-                    parts,
-                    body.clone(),
-                    identity,
-                    self.inner.state.clone(),
-                    Vec::new(),
-                );
-                let issues = Box::pin(spec.validate(&body, &request)).await?;
-                let reply = serde_json::json!({ "valid": issues.is_empty(), "issues": issues });
-                Ok(json_response(Bytes::from(reply.to_string())))
-            }
-            Route::View { members, params } => {
-                let body = body.into_bytes(limits.max_body_bytes).await?;
-                if let Some((csrf, session)) = csrf {
-                    check_csrf(csrf, session, &parts.headers, Some(&body))?;
-                }
-                let mut response =
-                    Box::pin(self.run_view(&members, params, parts, body, identity)).await?;
-                response
-                    .headers_mut()
-                    .entry(CACHE_CONTROL)
-                    .or_insert_with(no_store);
-                Ok(response)
-            }
+    }
+
+    /// The caller's identity, from the app's identity source; anonymous without one, with no
+    /// future made for it.
+    pub(crate) async fn identify(
+        &self,
+        parts: &http::request::Parts,
+    ) -> Result<Identity, AuthError> {
+        match &self.inner.identity {
+            Some(source) => source.identify(parts).await,
+            None => Ok(Identity::anonymous()),
         }
     }
 
@@ -614,14 +653,17 @@ impl Mizan {
     }
 
     /// Runs an RPC call whose [`Request`] is built. (The request carries the head, so the
-    /// futures of the call hold one pointer instead of a copy of it.)
-    async fn call(
-        &self,
-        envelope: &Envelope<'_>,
+    /// futures of the call hold one pointer instead of a copy of it.) The function and its
+    /// guard are settled before the future is made, which is then the execution's own.
+    fn call<'a>(
+        &'a self,
+        envelope: &'a Envelope<'_>,
         request: Request,
-    ) -> Result<CallOutcome, ApiError> {
-        let index = self.callable(&envelope.function, request.identity(), request.parts())?;
-        self.execute(index, envelope, request, None).await
+    ) -> impl Future<Output = Result<CallOutcome, ApiError>> + Send + 'a {
+        match self.callable(&envelope.function, request.identity(), request.parts()) {
+            Ok(index) => Either::Right(self.execute(index, envelope, request, None)),
+            Err(err) => Either::Left(ready(Err(err))),
+        }
     }
 
     /// The request a function receives.
@@ -858,17 +900,45 @@ impl Mizan {
     /// for all the functions that declare it with the same type), which validates it and keys
     /// the entry; a hit is served without converting anything else. Functions that run convert
     /// their arguments straight into their types and write their results into the body.
-    pub(crate) async fn fetch(
-        &self,
-        name: &str,
+    pub(crate) fn fetch<'a>(
+        &'a self,
+        name: &'a str,
         parts: http::request::Parts,
         identity: Identity,
-    ) -> Result<http::Response<Bytes>, ApiError> {
+    ) -> impl Future<Output = Result<http::Response<Bytes>, ApiError>> + Send + 'a {
+        // The checks and the cache's plan run before the future is made, which then holds the
+        // request once (an `async fn` would keep its arguments and its locals apart): a smaller
+        // future for every fetch.
+        let planned = self.plan_fetch(name, &parts, &identity);
+        async move {
+            let (info, query, plan) = planned?;
+            let mut stamp = None;
+            if let Some((cache, plan)) = &plan {
+                match cache.lookup(plan).await {
+                    Lookup::Hit(bytes) => return Ok(json_response(bytes)),
+                    Lookup::Miss(found) => stamp = found,
+                }
+            }
+            // Boxed: a hit's future (the common case) is not as large as running the bundle.
+            let source = Source::Text(&query);
+            let plan = plan.as_ref();
+            Box::pin(self.run_bundle(name, info, parts, identity, source, plan, stamp)).await
+        }
+    }
+
+    /// What a fetch of the context `name` needs before it reads the cache: its access checked,
+    /// its query parsed and, with the cache on, its parameters converted and its keys derived.
+    fn plan_fetch<'a>(
+        &'a self,
+        name: &'a str,
+        parts: &http::request::Parts,
+        identity: &Identity,
+    ) -> Result<PlannedFetch<'a>, ApiError> {
         let registry = &self.inner.registry;
-        self.context_access(name, &identity, &parts)?;
+        self.context_access(name, identity, parts)?;
         let info = &registry.contexts[name];
         let bundle = || info.bundle.iter().map(|&i| &registry.functions[i]);
-        let query = parse_query(parts.uri.query())?;
+        let query = parse_query(parts.uri.query());
         let source = Source::Text(&query);
         let invalid =
             |problems| invalid_args(format!("invalid parameters for context {name:?}"), problems);
@@ -914,14 +984,23 @@ impl Mizan {
             }
             None => None,
         };
-        let mut stamp = None;
-        if let Some((cache, plan)) = &plan {
-            match cache.lookup(plan).await {
-                Lookup::Hit(bytes) => return Ok(json_response(bytes)),
-                Lookup::Miss(found) => stamp = found,
-            }
-        }
+        Ok((info, query, plan))
+    }
 
+    /// Runs the bundle of the context `info` (no cache, or a miss) and stores it when there is
+    /// a `stamp` to store it with.
+    #[allow(clippy::too_many_arguments)]
+    async fn run_bundle(
+        &self,
+        name: &str,
+        info: &ContextInfo,
+        parts: http::request::Parts,
+        identity: Identity,
+        source: Source<'_>,
+        plan: Option<&(&OriginCache, FetchPlan<'_>)>,
+        stamp: Option<Stamp>,
+    ) -> Result<http::Response<Bytes>, ApiError> {
+        let registry = &self.inner.registry;
         let request = Request::from_parts(
             parts,
             Bytes::new(),
@@ -931,7 +1010,8 @@ impl Mizan {
         );
         let mut problems = Map::new();
         let mut runs = Vec::with_capacity(info.bundle.len());
-        for (i, function) in bundle().enumerate() {
+        for (i, &index) in info.bundle.iter().enumerate() {
+            let function = &registry.functions[index];
             let Handler::Data(handler) = &function.handler else {
                 unreachable!("bundles hold data functions only");
             };
@@ -946,7 +1026,8 @@ impl Mizan {
             }
         }
         if !problems.is_empty() {
-            return Err(invalid(problems));
+            let message = format!("invalid parameters for context {name:?}");
+            return Err(invalid_args(message, problems));
         }
         let mut body: Option<Vec<u8>> = None;
         for result in join_all(runs).await {
@@ -960,7 +1041,7 @@ impl Mizan {
         body.push(b'}');
         let bundle = Bytes::from(body);
 
-        if let (Some((cache, plan)), Some(stamp)) = (&plan, stamp) {
+        if let (Some((cache, plan)), Some(stamp)) = (plan, stamp) {
             let ttl = match info.cache {
                 CacheHint::Ttl(seconds) => std::time::Duration::from_secs(seconds),
                 _ => cache.max_ttl(),
@@ -995,7 +1076,7 @@ impl Mizan {
             auth.check(&identity, &parts)?;
         }
         let mut inputs = path_params.clone();
-        inputs.extend(parse_query(parts.uri.query())?);
+        inputs.extend(parse_query(parts.uri.query()));
         let args = convert_text_args(function, &inputs).map_err(|fields| {
             invalid_args(
                 format!("invalid parameters for {:?}", function.name()),
@@ -1181,9 +1262,21 @@ fn not_json() -> ApiError {
     )
 }
 
-fn parse_query(query: Option<&str>) -> Result<Vec<(String, String)>, ApiError> {
-    serde_urlencoded::from_str(query.unwrap_or_default())
-        .map_err(|e| ApiError::bad_request(format!("malformed query string: {e}")))
+/// What a context fetch reads the cache with: the context, its query's pairs and, with the
+/// cache on, the cache and the fetch's keys.
+type PlannedFetch<'a> = (
+    &'a ContextInfo,
+    Vec<(String, String)>,
+    Option<(&'a OriginCache, FetchPlan<'a>)>,
+);
+
+/// The query string's pairs in order, decoded as a form is (`+` is a space, percent escapes,
+/// invalid UTF-8 replaced): any query string parses.
+fn parse_query(query: Option<&str>) -> Vec<(String, String)> {
+    let query = query.unwrap_or_default().as_bytes();
+    form_urlencoded::parse(query)
+        .map(|(name, value)| (name.into_owned(), value.into_owned()))
+        .collect()
 }
 
 /// Converts text arguments (query, route); the first occurrence of a name wins and names the

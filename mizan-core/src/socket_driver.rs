@@ -98,7 +98,7 @@ impl Mizan {
             }
         }
         self.inner.sockets.has_room(self.inner.socket.max_sockets)?;
-        self.inner.identity.identify(head).await?;
+        self.identify(head).await?;
         Ok(())
     }
 
@@ -377,7 +377,7 @@ impl Mizan {
 
     /// The identity of a socket's caller and when it expires (the `exp` claim, if any).
     async fn socket_identity(&self, parts: &Parts) -> Result<(Identity, Expiry), ApiError> {
-        let identity = self.inner.identity.identify(parts).await?;
+        let identity = self.identify(parts).await?;
         let clock = &self.inner.clock;
         let expiry = match identity.claims.get("exp").and_then(Value::as_u64) {
             Some(exp) => Expiry::from_unix(exp, clock.unix_seconds(), clock.now()),

@@ -19,7 +19,7 @@ use crate::clock::{AppClock, Clock, SystemClock};
 use crate::csrf::Csrf;
 use crate::error::BuildError;
 use crate::form::FormSpec;
-use crate::identity::{AnonymousIdentity, IdentitySource};
+use crate::identity::IdentitySource;
 use crate::invalidation::PlannedTarget;
 use crate::ir::{typescript, Ir};
 use crate::manifest::USER_PARAMS;
@@ -70,7 +70,8 @@ pub(crate) struct Inner {
     pub(crate) registry: Registry,
     pub(crate) mount: String,
     pub(crate) state: Arc<Extensions>,
-    pub(crate) identity: Arc<dyn IdentitySource>,
+    /// Who the caller is; `None` when every caller is anonymous (nothing to ask per request).
+    pub(crate) identity: Option<Arc<dyn IdentitySource>>,
     pub(crate) cache: Option<OriginCache>,
     pub(crate) limits: Limits,
     pub(crate) manifest: Bytes,
@@ -436,12 +437,12 @@ impl MizanBuilder {
         let manifest = manifest::render(&registry, &self.mount);
         let ir = describe::build(&registry);
         let schema = Bytes::from(crate::ir::to_kdl(&ir));
-        let identity: Arc<dyn IdentitySource> = match (self.identity, &self.jwt) {
-            (Some(identity), _) => identity,
-            (None, Some(jwt)) => {
-                Arc::new(JwtIdentity::new(jwt.clone()).with_clock(self.clock.clone()))
-            }
-            (None, None) => Arc::new(AnonymousIdentity),
+        let identity: Option<Arc<dyn IdentitySource>> = match (self.identity, &self.jwt) {
+            (Some(identity), _) => Some(identity),
+            (None, Some(jwt)) => Some(Arc::new(
+                JwtIdentity::new(jwt.clone()).with_clock(self.clock.clone()),
+            )),
+            (None, None) => None,
         };
         let mut state = self.state;
         state.insert(AppClock(self.clock.clone()));

@@ -1,7 +1,6 @@
 //! Cache key derivation: a contract across languages (any implementation derives the same key
 //! from the same context, params, revision and user).
 
-use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use hmac::{Hmac, Mac};
@@ -83,7 +82,19 @@ impl CacheKeyer {
                 _ => sorted.push((name.as_ref(), value.as_ref())),
             }
         }
-        let message = write_message(context, sorted.iter().copied(), user_id, rev);
+        self.key_of_sorted(context, sorted.into_iter(), user_id, rev)
+    }
+
+    /// [`key`](Self::key) of params already sorted by name and distinct (a map's): nothing
+    /// collected or sorted again.
+    pub(crate) fn key_of_sorted<'a>(
+        &self,
+        context: &str,
+        params: impl ExactSizeIterator<Item = (&'a str, &'a str)>,
+        user_id: Option<&str>,
+        rev: u64,
+    ) -> String {
+        let message = write_message(context, params, user_id, rev);
         self.signed_key("ctx", context, message.as_bytes())
     }
 
@@ -116,23 +127,8 @@ impl std::fmt::Debug for CacheKeyer {
     }
 }
 
-/// The canonical JSON message that [`derive_cache_key`] signs.
-pub(crate) fn key_message(
-    context: &str,
-    params: &BTreeMap<String, String>,
-    user_id: Option<&str>,
-    rev: u64,
-) -> String {
-    write_message(
-        context,
-        params.iter().map(|(k, v)| (k.as_str(), v.as_str())),
-        user_id,
-        rev,
-    )
-}
-
-/// The message of sorted, distinct `params`.
-fn write_message<'a>(
+/// The canonical JSON message that [`derive_cache_key`] signs, of sorted, distinct `params`.
+pub(crate) fn write_message<'a>(
     context: &str,
     params: impl ExactSizeIterator<Item = (&'a str, &'a str)>,
     user_id: Option<&str>,
@@ -252,6 +248,8 @@ fn python_float_repr(f: f64) -> String {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeMap;
+
     use super::*;
 
     #[test]
@@ -275,6 +273,16 @@ mod tests {
     //   msg = json.dumps(obj, sort_keys=True, separators=(",", ":"))
     //   "ctx:%s:%s" % (c, hmac.new(secret, msg.encode(), hashlib.sha256).hexdigest())
     const SECRET: &[u8] = b"test-cache-secret-0123456789";
+
+    fn key_message(
+        context: &str,
+        params: &BTreeMap<String, String>,
+        user_id: Option<&str>,
+        rev: u64,
+    ) -> String {
+        let pairs = params.iter().map(|(k, v)| (k.as_str(), v.as_str()));
+        write_message(context, pairs, user_id, rev)
+    }
 
     #[test]
     fn message_matches_python_json_dumps() {

@@ -52,6 +52,8 @@ mod key;
 mod memory;
 pub(crate) mod origin;
 
+use std::future::Future;
+use std::pin::Pin;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -91,21 +93,56 @@ pub trait CacheBackend: Send + Sync + 'static {
     }
 }
 
-#[async_trait]
+/// The boxed future of a backend operation, as `#[async_trait]` spells the return type of
+/// [`CacheBackend`]'s methods (written out where an implementation hands back a future as it is).
+type CacheFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, CacheError>> + Send + 'a>>;
+
+/// Forwards to the shared backend, handing back its boxed future as it is instead of boxing one
+/// more future around it (the app holds its backend in an `Arc`: every cache read goes through
+/// here).
 impl<T: CacheBackend + ?Sized> CacheBackend for std::sync::Arc<T> {
-    async fn get(&self, key: &str) -> Result<Option<Bytes>, CacheError> {
-        (**self).get(key).await
+    fn get<'s, 'k, 'f>(&'s self, key: &'k str) -> CacheFuture<'f, Option<Bytes>>
+    where
+        's: 'f,
+        'k: 'f,
+        Self: 'f,
+    {
+        (**self).get(key)
     }
-    async fn put(&self, key: &str, value: Bytes, ttl: Duration) -> Result<(), CacheError> {
-        (**self).put(key, value, ttl).await
+
+    fn put<'s, 'k, 'f>(&'s self, key: &'k str, value: Bytes, ttl: Duration) -> CacheFuture<'f, ()>
+    where
+        's: 'f,
+        'k: 'f,
+        Self: 'f,
+    {
+        (**self).put(key, value, ttl)
     }
-    async fn delete(&self, key: &str) -> Result<bool, CacheError> {
-        (**self).delete(key).await
+
+    fn delete<'s, 'k, 'f>(&'s self, key: &'k str) -> CacheFuture<'f, bool>
+    where
+        's: 'f,
+        'k: 'f,
+        Self: 'f,
+    {
+        (**self).delete(key)
     }
-    async fn delete_by_prefix(&self, prefix: &str) -> Result<u64, CacheError> {
-        (**self).delete_by_prefix(prefix).await
+
+    fn delete_by_prefix<'s, 'k, 'f>(&'s self, prefix: &'k str) -> CacheFuture<'f, u64>
+    where
+        's: 'f,
+        'k: 'f,
+        Self: 'f,
+    {
+        (**self).delete_by_prefix(prefix)
     }
-    async fn get_many(&self, keys: &[String]) -> Result<Vec<Option<Bytes>>, CacheError> {
-        (**self).get_many(keys).await
+
+    fn get_many<'s, 'k, 'f>(&'s self, keys: &'k [String]) -> CacheFuture<'f, Vec<Option<Bytes>>>
+    where
+        's: 'f,
+        'k: 'f,
+        Self: 'f,
+    {
+        (**self).get_many(keys)
     }
 }

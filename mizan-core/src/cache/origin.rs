@@ -91,7 +91,7 @@ use std::time::{Duration, Instant};
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use super::key::{key_message, CacheKeyer};
+use super::key::{write_message, CacheKeyer};
 use super::CacheBackend;
 use crate::clock::{Clock, SystemClock};
 use crate::secret::Secret;
@@ -117,14 +117,24 @@ pub(crate) struct OriginCache {
 }
 
 /// The keys one context fetch reads.
-pub(crate) struct FetchPlan {
-    context: String,
-    entry_key: String,
-    epoch_keys: Vec<String>,
+pub(crate) struct FetchPlan<'a> {
+    context: &'a str,
+    /// The entry's key, then the epochs' keys: read in this order with one `get_many`.
+    keys: Vec<String>,
+}
+
+impl FetchPlan<'_> {
+    fn entry_key(&self) -> &str {
+        &self.keys[0]
+    }
+
+    fn epoch_keys(&self) -> &[String] {
+        &self.keys[1..]
+    }
 }
 
 /// The epochs a fetch read before executing.
-pub(crate) struct Stamp(Vec<u8>);
+pub(crate) struct Stamp(Bytes);
 
 /// What a lookup found.
 pub(crate) enum Lookup {
@@ -181,34 +191,44 @@ impl OriginCache {
     /// The keys of a fetch of `context` with `params` (string forms of the declared params
     /// present), by `user` when the context is user-scoped, at revision `rev`. `scopes` are the
     /// parameter sets mutations of this context can be scoped by.
-    pub(crate) fn plan(
+    pub(crate) fn plan<'a>(
         &self,
-        context: &str,
+        context: &'a str,
         params: &ParamStrings,
         user: Option<&str>,
         rev: u64,
         scopes: &[Vec<String>],
-    ) -> FetchPlan {
-        let mut epoch_keys = vec![format!("gen:{context}")];
+    ) -> FetchPlan<'a> {
+        let mut keys = Vec::with_capacity(2 + scopes.len());
+        keys.push(self.keyer.key_of_sorted(context, pairs(params), user, rev));
+        keys.push(["gen:", context].concat());
         for scope in scopes {
-            let values: Option<ParamStrings> = scope
-                .iter()
-                .map(|name| params.get(name).map(|value| (name.clone(), value.clone())))
-                .collect();
-            epoch_keys.push(match values {
-                Some(values) => self.scoped_epoch_key(context, &values),
-                None => names_epoch_key(context, scope.iter().map(String::as_str)),
+            // The scope's names and their values, sorted by name, if every one has a value.
+            let mut values: Vec<(&str, &str)> = Vec::with_capacity(scope.len());
+            for name in scope {
+                match params.get(name) {
+                    Some(value) => values.push((name, value)),
+                    None => break,
+                }
+            }
+            keys.push(if values.len() == scope.len() {
+                values.sort_unstable_by_key(|&(name, _)| name);
+                values.dedup_by_key(|&mut (name, _)| name);
+                self.scoped_epoch_key(context, values.into_iter())
+            } else {
+                names_epoch_key(context, scope.iter().map(String::as_str))
             });
         }
-        FetchPlan {
-            context: context.to_owned(),
-            entry_key: self.keyer.key(context, params, user, rev),
-            epoch_keys,
-        }
+        FetchPlan { context, keys }
     }
 
-    fn scoped_epoch_key(&self, context: &str, values: &ParamStrings) -> String {
-        let message = key_message(context, values, None, 0);
+    /// The epoch of `context` scoped by `values` (sorted by name, distinct).
+    fn scoped_epoch_key<'a>(
+        &self,
+        context: &str,
+        values: impl ExactSizeIterator<Item = (&'a str, &'a str)>,
+    ) -> String {
+        let message = write_message(context, values, None, 0);
         self.keyer.signed_key("gen", context, message.as_bytes())
     }
 
@@ -258,18 +278,19 @@ impl OriginCache {
     }
 
     /// Reads the entry and the current epochs.
-    pub(crate) async fn lookup(&self, plan: &FetchPlan) -> Lookup {
-        self.flush_dirty().await;
-        if self.is_dirty(&plan.context) || self.in_outage_grace() {
+    pub(crate) async fn lookup(&self, plan: &FetchPlan<'_>) -> Lookup {
+        // Lost purges are rare, and so are missing epochs: their writes run boxed, so that the
+        // future of every lookup is not as large as theirs.
+        if self.dirty_count() > 0 {
+            Box::pin(self.flush_dirty()).await;
+        }
+        if self.is_dirty(plan.context) || self.in_outage_grace() {
             // A purge of ours is still lost, or the backend failed us a moment ago and another
             // process may have lost one: skip the cache.
             return Lookup::Miss(None);
         }
-        let mut keys = Vec::with_capacity(1 + plan.epoch_keys.len());
-        keys.push(plan.entry_key.clone());
-        keys.extend(plan.epoch_keys.iter().cloned());
-        let values = match self.backend.get_many(&keys).await {
-            Ok(values) if values.len() == keys.len() => values,
+        let values = match self.backend.get_many(&plan.keys).await {
+            Ok(values) if values.len() == plan.keys.len() => values,
             Ok(_) => {
                 tracing::warn!(context = %plan.context, "mizan: cache backend returned a short batch; executing");
                 self.failed();
@@ -283,13 +304,13 @@ impl OriginCache {
         };
         let mut values = values.into_iter();
         let entry = values.next().flatten();
-        let mut epochs = Vec::with_capacity(plan.epoch_keys.len());
-        for (key, epoch) in plan.epoch_keys.iter().zip(values) {
+        let mut epochs = Vec::with_capacity(plan.epoch_keys().len());
+        for (key, epoch) in plan.epoch_keys().iter().zip(values) {
             match epoch {
                 Some(epoch) => epochs.push(epoch),
                 // Missing (never written, or evicted after a mutation): start a new epoch, so
                 // that no entry stored before can match.
-                None => match self.write_epoch(key).await {
+                None => match Box::pin(self.write_epoch(key)).await {
                     Some(epoch) => epochs.push(epoch),
                     None => return Lookup::Miss(None),
                 },
@@ -305,7 +326,7 @@ impl OriginCache {
     /// Stores a bundle computed after `stamp` was read.
     pub(crate) async fn store(
         &self,
-        plan: &FetchPlan,
+        plan: &FetchPlan<'_>,
         stamp: Stamp,
         bundle: &Bytes,
         ttl: Duration,
@@ -315,7 +336,11 @@ impl OriginCache {
         value.put_slice(&stamp.0);
         value.put_slice(bundle);
         let ttl = ttl.min(self.max_ttl);
-        if let Err(err) = self.backend.put(&plan.entry_key, value.freeze(), ttl).await {
+        if let Err(err) = self
+            .backend
+            .put(plan.entry_key(), value.freeze(), ttl)
+            .await
+        {
             tracing::warn!(context = %plan.context, error = %err, "mizan: cache write failed; dropped");
             self.failed();
         }
@@ -328,7 +353,7 @@ impl OriginCache {
         let epoch_keys = match scope {
             None => vec![format!("gen:{context}")],
             Some(values) => vec![
-                self.scoped_epoch_key(context, values),
+                self.scoped_epoch_key(context, pairs(values)),
                 names_epoch_key(context, values.keys().map(String::as_str)),
             ],
         };
@@ -344,7 +369,7 @@ impl OriginCache {
                 .await
                 .map(drop),
             Some(values) => {
-                let key = self.keyer.key(context, values, None, rev);
+                let key = self.keyer.key_of_sorted(context, pairs(values), None, rev);
                 self.backend.delete(&key).await.map(drop)
             }
         };
@@ -370,6 +395,13 @@ impl OriginCache {
     }
 }
 
+/// The names and values of `params`, as `&str`s, in the map's order (sorted, distinct).
+fn pairs(params: &ParamStrings) -> impl ExactSizeIterator<Item = (&str, &str)> {
+    params
+        .iter()
+        .map(|(name, value)| (name.as_str(), value.as_str()))
+}
+
 /// The epoch every scoped mutation over `names` bumps, whatever the values.
 fn names_epoch_key<'a>(context: &str, names: impl Iterator<Item = &'a str>) -> String {
     let mut names: Vec<&str> = names.collect();
@@ -378,8 +410,12 @@ fn names_epoch_key<'a>(context: &str, names: impl Iterator<Item = &'a str>) -> S
 }
 
 impl Stamp {
-    fn from_epochs(epochs: Vec<Bytes>) -> Self {
-        Self(epochs.join(&b","[..]))
+    fn from_epochs(mut epochs: Vec<Bytes>) -> Self {
+        // Most contexts have one epoch: its bytes are the stamp, not copied.
+        match epochs.len() {
+            1 => Self(epochs.pop().unwrap_or_default()),
+            _ => Self(Bytes::from(epochs.join(&b","[..]))),
+        }
     }
 }
 
@@ -586,7 +622,7 @@ mod tests {
     }
 
     /// Caches `catalog` and returns its plan.
-    async fn cached_catalog(cache: &OriginCache) -> FetchPlan {
+    async fn cached_catalog(cache: &OriginCache) -> FetchPlan<'static> {
         let plan = cache.plan("catalog", &params(&[]), None, 0, &[]);
         let Lookup::Miss(Some(stamp)) = cache.lookup(&plan).await else {
             panic!("miss")
