@@ -1,7 +1,8 @@
 //! Origin cache figures (see `docs/BENCHMARKS.md`): one backend `get`; a context fetch through
 //! `TestClient` that hits or misses, on the memory and Redis backends and without a cache; a
 //! Redis hit (through `TestClient`, and dispatched from a prebuilt request) and a bare `GET`
-//! interleaved; and a broad mutation that purges a context holding 100 000 entries.
+//! interleaved, and a memory hit right after a bare `GET`; and a broad mutation that purges a
+//! context holding 100 000 entries.
 //!
 //! Redis runs as a local `redis-server` on a free loopback port, started by the test fixture.
 //!
@@ -230,7 +231,8 @@ fn purges(c: &mut Criterion) {
 /// (separate benchmarks of a round trip drift by ±25 % from one to the next).
 /// `fetch_redis_hit` goes through `TestClient` (the request built from its parts in the timed
 /// region, the response read back); `fetch_redis_hit_prebuilt` dispatches a request built
-/// before the bare `GET` that precedes it, as an adapter hands over a parsed request.
+/// before the bare `GET` that precedes it, as an adapter hands over a parsed request;
+/// `fetch_memory_hit_after_get` is a memory-cache hit, each right after a bare `GET`.
 fn hit_against_get(c: &mut Criterion) {
     let rt = runtime();
     let server = RedisServer::start();
@@ -270,6 +272,19 @@ fn hit_against_get(c: &mut Criterion) {
     });
     group.bench_function("bare_get", |b| {
         b.iter_custom(|iters| timed_after(iters, fetch, |()| drop(get())))
+    });
+    // The in-process part of a hit, timed right after a round trip as a Redis hit runs it (on
+    // the memory cache, so no I/O of its own): against `fetch/memory/hit`, where the same work
+    // runs back to back, it shows what running after a wake-up costs.
+    let memory = cached(MemoryCache::new());
+    let memory_client = TestClient::new(&memory);
+    let memory_fetch = || {
+        let response = rt.block_on(memory_client.fetch("catalog", &[("page", "1")]));
+        assert_eq!(response.status(), 200);
+    };
+    memory_fetch();
+    group.bench_function("fetch_memory_hit_after_get", |b| {
+        b.iter_custom(|iters| timed_after(iters, || drop(get()), |()| memory_fetch()))
     });
     group.finish();
 }
