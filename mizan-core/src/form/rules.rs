@@ -165,7 +165,7 @@ mod tests {
     use super::*;
 
     fn must_be_even(value: &u32, _: &()) -> garde::Result {
-        if value % 2 == 0 {
+        if value.is_multiple_of(2) {
             Ok(())
         } else {
             Err(garde::Error::new("must be even"))

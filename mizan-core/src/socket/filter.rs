@@ -85,7 +85,7 @@ impl Filter {
     /// Whether `target` makes the watched instance stale.
     pub fn matches(&self, target: &Target) -> bool {
         target.context() == self.context
-            && target.params().map_or(true, |params| {
+            && target.params().is_none_or(|params| {
                 params.iter().all(|(name, value)| {
                     let wanted = self.params.get(name).map(String::as_str);
                     match value {
