@@ -25,6 +25,7 @@ use mizan_core::{ApiError, CacheBackend, Dispatcher, Function, MemoryCache, Miza
 use redis_server::RedisServer;
 use serde_json::json;
 use support::{bare_get, runtime, SECRET};
+use tokio::runtime::Runtime;
 
 const ENTRIES: usize = 100_000;
 
@@ -49,12 +50,18 @@ fn cached(backend: impl CacheBackend) -> Mizan {
     builder.build().expect("a valid app")
 }
 
-fn fetches(c: &mut Criterion) {
+/// A runtime, a fresh `redis-server` and a `RedisCache` on it (each benchmark starts its own).
+fn redis_fixture() -> (Runtime, RedisServer, RedisCache) {
     let rt = runtime();
     let server = RedisServer::start();
-    let redis = rt
+    let cache = rt
         .block_on(RedisCache::connect(server.url()))
         .expect("redis");
+    (rt, server, cache)
+}
+
+fn fetches(c: &mut Criterion) {
+    let (rt, _server, redis) = redis_fixture();
     let apps = [
         ("none", builder().build().expect("a valid app")),
         ("memory", cached(MemoryCache::new())),
@@ -86,11 +93,7 @@ fn fetches(c: &mut Criterion) {
 /// `MGET` a cache hit sends), and a bare `GET` on the `redis` crate's own connection manager
 /// (the floor a Redis backend can reach).
 fn gets(c: &mut Criterion) {
-    let rt = runtime();
-    let server = RedisServer::start();
-    let redis_cache = rt
-        .block_on(RedisCache::connect(server.url()))
-        .expect("redis");
+    let (rt, server, redis_cache) = redis_fixture();
     let memory = MemoryCache::new();
     let client = redis::Client::open(server.url()).expect("a url");
     let manager = rt
@@ -135,11 +138,8 @@ fn gets(c: &mut Criterion) {
 type Fill = Box<dyn Fn()>;
 
 fn purges(c: &mut Criterion) {
-    let rt = Arc::new(runtime());
-    let server = RedisServer::start();
-    let redis_cache = rt
-        .block_on(RedisCache::connect(server.url()))
-        .expect("redis");
+    let (rt, server, redis_cache) = redis_fixture();
+    let rt = Arc::new(rt);
     // Room for the entries, the epochs and a margin (the default bound is 100 000 entries).
     let memory = Arc::new(MemoryCache::new().with_capacity(2 * ENTRIES));
 
@@ -235,11 +235,7 @@ fn purges(c: &mut Criterion) {
 /// `ratio_prebuilt_hit_to_get` how many times the `GET` that takes;
 /// `fetch_memory_hit_after_get` is a memory-cache hit, each right after a bare `GET`.
 fn hit_against_get(c: &mut Criterion) {
-    let rt = runtime();
-    let server = RedisServer::start();
-    let redis_cache = rt
-        .block_on(RedisCache::connect(server.url()))
-        .expect("redis");
+    let (rt, server, redis_cache) = redis_fixture();
     let app = cached(redis_cache);
     let client = TestClient::new(&app);
     let fetch = || {
